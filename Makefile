@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` (sets up .venv if missing, runs the embedded default) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUN_DIR ?= runs/demo
+PRESET ?= demo
+WORKERS ?= 2
+CONFIG ?=
+INPUT ?=
+N ?= 50
+PIPELINE := $(PY) -m pipeline run --preset $(PRESET) --run-dir $(RUN_DIR) --workers $(WORKERS) \
+	$(if $(CONFIG),--config $(CONFIG)) $(foreach i,$(INPUT),--input $(i))
+
+.PHONY: setup demo test test-fast ingest dedupe cbrn tokenize train audit pipeline bench chaos clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PIPELINE)
+
+pipeline: setup
+	$(PIPELINE)
+
+ingest dedupe cbrn tokenize audit: setup
+	$(PIPELINE) --stages $@
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+
+test-fast: setup
+	$(PY) -m pytest -q -x -m "not slow" tests
+
+bench: setup
+	$(PY) bench/run_all.py
+
+chaos: setup
+	CHAOS_TRIALS=$(N) $(PY) -m pytest -q tests/chaos
+
+clean:
+	rm -rf runs

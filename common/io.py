@@ -1,0 +1,195 @@
+"""Compressed JSONL, canonical JSON, atomic writes and file digests.
+
+Every writer here is deterministic: the same records give the same bytes (zstd level fixed,
+single-threaded; gzip mtime 0; JSON with sorted keys).
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+import orjson
+import zstandard
+
+ZSTD_LEVEL = 3
+
+
+def canonical_json(obj) -> str:
+    """JSON with sorted keys and no whitespace: equal objects give equal strings."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+
+
+def json_bytes(obj, indent: bool = False) -> bytes:
+    opts = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(obj, option=opts) + (b"\n" if indent else b"")
+
+
+def compression_of(path: str | os.PathLike) -> str:
+    name = str(path)
+    if name.endswith(".zst"):
+        return "zstd"
+    if name.endswith(".gz"):
+        return "gzip"
+    return "none"
+
+
+def open_binary_read(path: str | os.PathLike) -> IO[bytes]:
+    """Open a possibly compressed file for streaming reads (decompression errors surface on read)."""
+    kind = compression_of(path)
+    raw = open(path, "rb")
+    if kind == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True, read_across_frames=True)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
+
+
+def iter_lines(path: str | os.PathLike, chunk_size: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, raw line bytes without the newline).
+
+    Reads in chunks so a 100 MB line costs 100 MB, not more; a truncated compressed stream
+    raises the decompressor's error after the lines that were intact.
+    """
+    with open_binary_read(path) as fh:
+        pending = b""
+        lineno = 0
+        while True:
+            chunk = fh.read(chunk_size)
+            if not chunk:
+                break
+            pending += chunk
+            parts = pending.split(b"\n")
+            pending = parts.pop()
+            for part in parts:
+                lineno += 1
+                yield lineno, part
+        if pending:
+            lineno += 1
+            yield lineno, pending
+
+
+class ZstdLineWriter:
+    """Write lines into a .zst file through a temp file; `close()` renames it into place."""
+
+    def __init__(self, path: str | os.PathLike, level: int = ZSTD_LEVEL):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._raw = open(self._tmp, "wb")
+        self._zw = zstandard.ZstdCompressor(level=level, threads=0).stream_writer(self._raw, closefd=False)
+        self.count = 0
+
+    def write_line(self, line: bytes | str) -> None:
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        self._zw.write(line + b"\n")
+        self.count += 1
+
+    def close(self) -> Path:
+        self._zw.flush(zstandard.FLUSH_FRAME)
+        self._zw.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._zw.close()
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> "ZstdLineWriter":
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_jsonl_zst(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    with ZstdLineWriter(path) as w:
+        for rec in records:
+            w.write_line(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS))
+        return w.count
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    for _, line in iter_lines(path):
+        if line.strip():
+            yield orjson.loads(line)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write via temp file + fsync + rename, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj, indent: bool = True) -> Path:
+    return atomic_write_bytes(path, json_bytes(obj, indent=indent))
+
+
+def read_json(path: str | os.PathLike):
+    with open(path, "rb") as fh:
+        return orjson.loads(fh.read())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temp path beside `path`; on success it is renamed onto `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        gz.write(data)
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""The CBRN hazard filter: lexicon from public lists -> normalise + match -> fastText -> decision."""

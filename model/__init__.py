@@ -1,0 +1,1 @@
+"""GPT-OSS architecture in plain PyTorch (no parallel machinery here)."""

@@ -1,0 +1,1 @@
+"""Data pipeline: ingest -> dedupe -> cbrn -> tokenize, as blocks run by an executor."""

@@ -1,0 +1,1 @@
+"""sbatch script rendering (every value shell-quoted), submission and status."""
