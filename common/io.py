@@ -39,12 +39,61 @@ def compression_of(path: str | os.PathLike) -> str:
     return "none"
 
 
+class TruncatedStreamError(EOFError):
+    """A compressed stream ended before its last frame was complete."""
+
+
+class ZstdFrameReader(io.RawIOBase):
+    """Streaming zstd reader that raises on a truncated last frame.
+
+    zstandard's own stream_reader returns a quiet EOF when the input stops mid-frame, which would
+    silently lose the tail of a damaged file.
+    """
+
+    def __init__(self, raw: IO[bytes], chunk: int = 1 << 20):
+        self._raw = raw
+        self._chunk = chunk
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._started = False
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            block = self._raw.read(self._chunk)
+            if not block:
+                if self._started and not self._obj.eof:
+                    raise TruncatedStreamError("zstd stream ends in the middle of a frame")
+                break
+            while block:
+                self._started = True
+                self._buf += self._obj.decompress(block)
+                block = self._obj.unused_data if self._obj.eof else b""
+                if self._obj.eof and block:
+                    self._obj = self._dctx.decompressobj()
+                elif self._obj.eof:
+                    self._started = False
+                    self._obj = self._dctx.decompressobj()
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 def open_binary_read(path: str | os.PathLike) -> IO[bytes]:
-    """Open a possibly compressed file for streaming reads (decompression errors surface on read)."""
+    """Open a possibly compressed file for streaming reads (damage surfaces as an error on read)."""
     kind = compression_of(path)
     raw = open(path, "rb")
     if kind == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True, read_across_frames=True)
+        return ZstdFrameReader(raw)
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw

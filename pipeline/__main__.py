@@ -1,0 +1,88 @@
+"""`python -m pipeline run|task|democorpus ...`"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from common import config as cfgmod
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="run config file (TOML or JSON)")
+    p.add_argument("--preset", help="named preset from configs/ (e.g. tiny, demo)")
+    p.add_argument("--input", action="append", default=None, metavar="PATH_OR_GLOB",
+                   help="input file, directory or glob (repeatable); default: the demo corpus")
+    p.add_argument("--run-dir", help="run directory (default runs/demo)")
+    p.add_argument("--stages", help="comma-separated stages (default: all available)")
+    p.add_argument("--workers", type=int, help="worker processes (default 2)")
+    p.add_argument("--executor", choices=["local", "slurm"], help="where tasks run (default local)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value (repeatable)")
+
+
+def resolve_config(args) -> cfgmod.RunConfig:
+    data: dict = {}
+    run: dict = {}
+    if args.run_dir:
+        run["run_dir"] = args.run_dir
+    if args.workers is not None:
+        run["workers"] = args.workers
+    if args.executor:
+        run["executor"] = args.executor
+    if args.stages:
+        run["stages"] = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if run:
+        data["run"] = run
+    if args.input:
+        data["ingest"] = {"inputs": args.input}
+    return cfgmod.load(config_file=args.config, preset=args.preset, overrides=args.set, data=data)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_run = sub.add_parser("run", help="run stages into a run directory")
+    _add_run_args(p_run)
+    p_task = sub.add_parser("task", help="run one task of a stage step (what SLURM array tasks call)")
+    p_task.add_argument("--run-dir", required=True)
+    p_task.add_argument("--stage", required=True)
+    p_task.add_argument("--step", required=True)
+    p_task.add_argument("--task", type=int, help="task index (default $SLURM_ARRAY_TASK_ID)")
+    p_demo = sub.add_parser("democorpus", help="write the demo corpus into a directory")
+    p_demo.add_argument("--out", required=True)
+    p_demo.add_argument("--preset", default="demo")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.cmd == "run":
+            from pipeline.run import run_pipeline
+            cfg = resolve_config(args)
+            run_pipeline(cfg, explicit=bool(args.stages))
+        elif args.cmd == "task":
+            import os
+            from pipeline.run import load_run_context
+            from pipeline.stage import execute_task, read_marker
+            from pipeline.stages import get_stage
+            index = args.task if args.task is not None else int(os.environ["SLURM_ARRAY_TASK_ID"])
+            run = load_run_context(args.run_dir)
+            stage = get_stage(args.stage)
+            step = next((s for s in stage.steps(run) if s.name == args.step), None)
+            if step is None:
+                raise cfgmod.ConfigError(f"stage {args.stage!r} has no step {args.step!r}")
+            if read_marker(run, args.stage, args.step, index) is None:
+                execute_task(run, stage, step, index)
+        elif args.cmd == "democorpus":
+            from pipeline.democorpus import build
+            cfg = cfgmod.load(preset=args.preset)
+            print(build(args.out, cfg.demo, cfg.ingest.max_text_bytes))
+    except (cfgmod.ConfigError, FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

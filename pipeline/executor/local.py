@@ -1,0 +1,61 @@
+"""Run a step's tasks in N local worker processes (spawned, so workers share no state)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+from common.progress import bar
+
+
+class TaskFailed(RuntimeError):
+    pass
+
+
+def _run_one(run_dir: str, stage_name: str, step_name: str, index: int) -> int:
+    from pipeline.run import load_run_context
+    from pipeline.stages import get_stage
+    from pipeline.stage import execute_task
+    run = load_run_context(run_dir)
+    stage = get_stage(stage_name)
+    step = next(s for s in stage.steps(run) if s.name == step_name)
+    try:
+        execute_task(run, stage, step, index)
+    except BaseException as e:
+        raise TaskFailed(f"{stage_name}/{step_name} task {index} failed: {e}\n{traceback.format_exc()}") from None
+    return index
+
+
+class LocalExecutor:
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+
+    def run_step(self, run, stage, step, tasks: list[int]) -> None:
+        if not tasks:
+            return
+        progress = bar(total=len(tasks), desc=f"{stage.name}/{step.name}", unit="task")
+        try:
+            if self.workers == 1 or len(tasks) == 1:
+                from pipeline.stage import execute_task
+                for i in tasks:
+                    try:
+                        execute_task(run, stage, step, i)
+                    except Exception as e:
+                        raise TaskFailed(f"{stage.name}/{step.name} task {i} failed: {e}") from e
+                    progress.update(1)
+                return
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
+                futures = [pool.submit(_run_one, str(run.run_dir), stage.name, step.name, i) for i in tasks]
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for f in done:
+                        exc = f.exception()
+                        if exc is not None:
+                            for p in pending:
+                                p.cancel()
+                            raise exc
+                        progress.update(1)
+        finally:
+            progress.close()

@@ -1,0 +1,205 @@
+"""Input files -> raw records, never losing one.
+
+Supported: `.jsonl`/`.json` lines (plain, `.gz`, `.zst`), `.parquet`, and a local HF `datasets`
+directory saved with `save_to_disk` (no hub). A plain directory expands to the supported files
+inside it. A record that cannot be decoded becomes a `RawRecord` carrying the reason, the file and
+line, and the raw bytes, so ingest can quarantine it.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+import zstandard
+
+from common import reasons
+from common.io import open_binary_read
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst")
+PARQUET_SUFFIXES = (".parquet",)
+HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+class InputError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str     # as resolved on disk
+    rel: str      # stable name used in ids and provenance
+    kind: str     # jsonl | parquet | hf
+
+
+@dataclass
+class RawRecord:
+    line: int                   # 1-based line (row) number
+    obj: object = None          # decoded value when decoding worked
+    raw: bytes | None = None    # the original bytes, when there were any
+    error: str = ""             # a reasons.* constant when decoding failed
+    message: str = ""           # what went wrong, for the ledger detail
+
+
+def _kind(path: str) -> str | None:
+    name = path.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def _is_hf_dir(path: str) -> bool:
+    return any(os.path.isfile(os.path.join(path, m)) for m in HF_MARKERS)
+
+
+def resolve_inputs(patterns: list[str]) -> list[InputFile]:
+    """Expand paths, globs and directories into a deterministic list of inputs."""
+    if not patterns:
+        raise InputError("no input given: pass --input PATH (file, directory or glob) or set ingest.inputs")
+    found: list[tuple[str, str]] = []
+    for pat in patterns:
+        matches = sorted(glob.glob(pat, recursive=True)) if glob.has_magic(pat) else [pat]
+        if not matches:
+            raise InputError(f"input {pat!r}: no file matches")
+        for m in matches:
+            if os.path.isdir(m):
+                if _is_hf_dir(m):
+                    found.append((m, "hf"))
+                    continue
+                inner = []
+                for root, dirs, files in os.walk(m):
+                    dirs.sort()
+                    if _is_hf_dir(root) and root != m:
+                        inner.append((root, "hf"))
+                        dirs[:] = []
+                        continue
+                    for f in sorted(files):
+                        p = os.path.join(root, f)
+                        k = _kind(p)
+                        if k:
+                            inner.append((p, k))
+                if not inner:
+                    raise InputError(f"input directory {m!r} holds no .jsonl[.gz|.zst], .parquet or HF dataset")
+                found.extend(inner)
+            elif os.path.isfile(m):
+                k = _kind(m)
+                if k is None:
+                    raise InputError(f"input {m!r}: unsupported file type "
+                                     f"(expected .jsonl[.gz|.zst], .parquet or an HF datasets directory)")
+                found.append((m, k))
+            else:
+                raise InputError(f"input {m!r}: no such file or directory")
+    seen, unique = set(), []
+    for p, k in found:
+        real = os.path.realpath(p)
+        if real not in seen:
+            seen.add(real)
+            unique.append((p, k))
+    parents = [os.path.dirname(os.path.abspath(p)) if k != "hf" else os.path.dirname(os.path.abspath(p.rstrip("/")))
+               for p, k in unique]
+    base = os.path.commonpath(parents) if parents else ""
+    return [InputFile(path=os.path.abspath(p), rel=os.path.relpath(os.path.abspath(p), base), kind=k)
+            for p, k in unique]
+
+
+# ---------------------------------------------------------------- record iterators
+
+def iter_records(inp: InputFile, chunk_size: int = 1 << 20) -> Iterator[RawRecord]:
+    if inp.kind == "jsonl":
+        yield from _iter_jsonl(inp.path, chunk_size)
+    elif inp.kind == "parquet":
+        yield from _iter_parquet(inp.path)
+    elif inp.kind == "hf":
+        yield from _iter_hf(inp.path)
+    else:
+        raise InputError(f"{inp.path}: unknown input kind {inp.kind!r}")
+
+
+def _decode_line(lineno: int, line: bytes) -> RawRecord:
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if not line.strip():
+        return RawRecord(lineno, raw=line, error=reasons.INVALID_JSON, message="blank line")
+    try:
+        return RawRecord(lineno, obj=orjson.loads(line), raw=line)
+    except orjson.JSONDecodeError as e:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as ue:
+            return RawRecord(lineno, raw=line, error=reasons.INVALID_UTF8,
+                             message=f"invalid UTF-8 at byte {ue.start}")
+        return RawRecord(lineno, raw=line, error=reasons.INVALID_JSON, message=str(e)[:200])
+
+
+def _iter_jsonl(path: str, chunk_size: int) -> Iterator[RawRecord]:
+    lineno = 0
+    pending = b""
+    try:
+        fh = open_binary_read(path)
+    except OSError as e:
+        yield RawRecord(1, error=reasons.UNREADABLE_INPUT, message=f"cannot open: {e}")
+        return
+    with fh:
+        while True:
+            try:
+                chunk = fh.read(chunk_size)
+            except (EOFError, OSError, zstandard.ZstdError, zlib.error) as e:
+                # the stream is damaged: what was decoded so far counts, the tail is quarantined
+                yield RawRecord(lineno + 1, raw=pending, error=reasons.TRUNCATED_INPUT,
+                                message=f"compressed stream ends early or is corrupt after line {lineno}: {e}")
+                return
+            if not chunk:
+                break
+            pending += chunk
+            if b"\n" not in chunk:
+                continue
+            parts = pending.split(b"\n")
+            pending = parts.pop()
+            for part in parts:
+                lineno += 1
+                yield _decode_line(lineno, part)
+    if pending:
+        lineno += 1
+        yield _decode_line(lineno, pending)
+
+
+def _iter_parquet(path: str) -> Iterator[RawRecord]:
+    import pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:
+        yield RawRecord(1, error=reasons.UNREADABLE_INPUT, message=f"not a readable parquet file: {e}"[:300])
+        return
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=4096):
+            for rec in batch.to_pylist():
+                row += 1
+                yield RawRecord(row, obj=rec)
+    except Exception as e:
+        yield RawRecord(row + 1, error=reasons.TRUNCATED_INPUT,
+                        message=f"parquet file damaged after row {row}: {e}"[:300])
+
+
+def _iter_hf(path: str) -> Iterator[RawRecord]:
+    try:
+        import datasets
+        ds = datasets.load_from_disk(path)
+    except Exception as e:
+        yield RawRecord(1, error=reasons.UNREADABLE_INPUT, message=f"not a loadable HF dataset directory: {e}"[:300])
+        return
+    splits = [(name, ds[name]) for name in sorted(ds.keys())] if isinstance(ds, datasets.DatasetDict) else [("", ds)]
+    row = 0
+    for _, split in splits:
+        for batch in split.iter(batch_size=1024):
+            keys = list(batch.keys())
+            n = len(batch[keys[0]]) if keys else 0
+            for i in range(n):
+                row += 1
+                yield RawRecord(row, obj={k: batch[k][i] for k in keys})

@@ -1,0 +1,130 @@
+"""Run stages into a run directory: config recorded first, books checked last."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from common import config as cfgmod
+from common.io import atomic_write_json, canonical_json, read_json
+from common.progress import print_table
+from pipeline.stage import RunContext, execute_task, read_marker
+from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
+
+# keys that change how a run executes, not what it produces
+EXECUTION_KEYS = {("run", "workers"), ("run", "executor"), ("run", "stages"), ("run", "run_dir"), ("run", "preset")}
+
+
+def _output_fingerprint(d: dict) -> dict:
+    """The config minus the keys that only say how to execute (they stay out of config.json)."""
+    return {sec: {k: v for k, v in vals.items() if (sec, k) not in EXECUTION_KEYS}
+            for sec, vals in d.items() if isinstance(vals, dict)}
+
+
+def _diff(a, b, prefix="") -> list[str]:
+    out = []
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+    elif a != b:
+        out.append(prefix)
+    return out
+
+
+def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
+    """Create the run directory and record the resolved config; refuse a different existing run.
+
+    config.json holds everything that decides the outputs; how the run executes (workers,
+    executor, stages, run_dir) goes to logs/invocations.jsonl, so outputs and config.json are
+    byte-identical whatever the worker count.
+    """
+    run_dir = Path(cfg.run.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    resolved = _output_fingerprint(cfg.to_dict())
+    if path.is_file():
+        old = read_json(path)
+        changed = _diff(_output_fingerprint(old), resolved)
+        if changed:
+            raise cfgmod.ConfigError(
+                f"{path} records a run with a different config ({', '.join(changed[:8])}); "
+                f"use a new --run-dir or remove the old one")
+    atomic_write_json(path, resolved)
+    log = run_dir / "logs" / "invocations.jsonl"
+    log.parent.mkdir(exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(canonical_json({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
+                                 "run": {k: getattr(cfg.run, k) for _, k in sorted(EXECUTION_KEYS)}}) + "\n")
+    return RunContext(run_dir=run_dir, config=cfg)
+
+
+def load_run_context(run_dir: str | Path) -> RunContext:
+    """The context of an existing run (what worker processes and SLURM tasks use)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no config.json; is {run_dir} a run directory?")
+    data = read_json(path)
+    data.setdefault("run", {})["run_dir"] = str(run_dir)
+    cfg = cfgmod.load(data=data)
+    return RunContext(run_dir=run_dir, config=cfg)
+
+
+def run_block_stage(run: RunContext, name: str, executor) -> dict:
+    stage = get_stage(name)
+    t0 = time.perf_counter()
+    step_timing = {}
+    results: dict[str, list[dict]] = {}
+    for step in stage.steps(run):
+        s0 = time.perf_counter()
+        n = step.num_tasks(run)
+        pending = [i for i in range(n) if read_marker(run, name, step.name, i) is None]
+        executor.run_step(run, stage, step, pending)
+        stats = []
+        for i in range(n):
+            marker = read_marker(run, name, step.name, i, verify=False)
+            if marker is None:
+                raise RuntimeError(f"{name}/{step.name} task {i}: no completion marker after the step ran")
+            stats.append(marker["stats"])
+        results[step.name] = stats
+        step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3)}
+    stats = stage.finalize(run, results)
+    stats = {"stage": name, **stats}
+    from pipeline.ledger import Books
+    Books.from_dict(stats).check(f"stage {name}")
+    stage_dir = run.stage_dir(name)
+    atomic_write_json(stage_dir / "stats.json", stats)
+    wall = time.perf_counter() - t0
+    atomic_write_json(stage_dir / "timing.json", {
+        "wall_s": round(wall, 3), "docs_per_s": round(stats["in"] / wall, 1) if wall > 0 else None,
+        "steps": step_timing})
+    stats["_wall_s"] = wall
+    return stats
+
+
+def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explicit: bool = False) -> dict:
+    from pipeline.executor import get_executor
+    run = prepare_run_dir(cfg)
+    stages = stages or list(cfg.run.stages)
+    executor = get_executor(cfg.run.executor, cfg.run.workers)
+    rows, summary = [], {}
+    for name in stages:
+        if not available(name):
+            if explicit:
+                raise RuntimeError(f"stage {name!r} is not available in this version")
+            print(f"[pipeline] stage {name!r} is not available in this version; skipped", file=sys.stderr)
+            continue
+        if name in STAGE_CLASSES:
+            stats = run_block_stage(run, name, executor)
+            summary[name] = stats
+            rows.append({"stage": name, "in": stats["in"], "kept": stats["kept"],
+                         "removed": sum(stats["removed"].values()),
+                         "quarantined": sum(stats["quarantined"].values()),
+                         "wall_s": f"{stats['_wall_s']:.1f}",
+                         "docs/s": f"{stats['in'] / max(stats['_wall_s'], 1e-9):,.0f}"})
+            print_table([rows[-1]], title=f"[{name}] done")
+        else:
+            summary[name] = get_runner(name)(run)
+    if rows:
+        print_table(rows, title=f"\nrun {run.run_dir}")
+    return summary

@@ -1,0 +1,231 @@
+"""Stages, steps and tasks; completion markers; the run context.
+
+A stage (ingest, dedupe, ...) is a list of steps run in order with a barrier between them; a step
+is N independent tasks (one per shard, band partition, ...). A task writes its outputs atomically,
+then its completion marker LAST: `<stage>/_tasks/<step>/<task>.json` with the sha256 of every
+output and the task's deterministic stats. A re-run skips a task only when its marker parses and
+every output it names still has that digest, so a corrupted or half-written output is redone,
+never trusted.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from common.config import RunConfig
+from common.io import atomic_write_json, read_json, sha256_file
+from common.paths import inside
+from pipeline.block import BlockStats, run_blocks
+from pipeline.document import Document
+from pipeline.ledger import Books, LedgerWriter
+
+DATA_STAGES = ("ingest", "dedupe", "cbrn", "tokenize")
+
+
+@dataclass
+class RunContext:
+    run_dir: Path
+    config: RunConfig
+
+    def stage_dir(self, stage: str) -> Path:
+        return inside(self.run_dir, stage)
+
+    def path(self, *parts: str) -> Path:
+        return inside(self.run_dir, *parts)
+
+
+class TaskContext:
+    """What a block sees while it runs: the ledger of its task and where to write."""
+
+    def __init__(self, run: RunContext, stage: str, step: str, index: int):
+        self.run = run
+        self.stage = stage
+        self.step = step
+        self.index = index
+        self.ledger: LedgerWriter | None = None
+        self.current_block: BlockStats | None = None
+        self.outputs: list[Path] = []
+
+    @property
+    def config(self) -> RunConfig:
+        return self.run.config
+
+    @property
+    def stage_dir(self) -> Path:
+        return self.run.stage_dir(self.stage)
+
+    def keep(self, doc: Document, detail: dict | None = None) -> None:
+        self.ledger.kept(doc.id, detail)
+
+    def remove(self, doc_id: str, reason: str, detail: dict | None = None) -> None:
+        from common.reasons import REMOVED
+        self._drop(doc_id, REMOVED, reason, detail)
+
+    def quarantine(self, doc_id: str, reason: str, detail: dict | None = None) -> None:
+        from common.reasons import QUARANTINED
+        self._drop(doc_id, QUARANTINED, reason, detail)
+
+    def _drop(self, doc_id, decision, reason, detail) -> None:
+        self.ledger.add(doc_id, decision, reason, detail)
+        if self.current_block is not None:
+            self.current_block.dropped[reason] += 1
+
+    def add_output(self, path: Path) -> Path:
+        self.outputs.append(Path(path))
+        return Path(path)
+
+
+@dataclass
+class TaskResult:
+    stats: dict = field(default_factory=dict)   # deterministic numbers only
+    timing: dict = field(default_factory=dict)  # wall-clock figures (not compared)
+
+
+class Step:
+    """A set of independent tasks. Subclasses define `num_tasks` and `run_task`."""
+
+    name: str = "step"
+
+    def num_tasks(self, run: RunContext) -> int:
+        raise NotImplementedError
+
+    def run_task(self, task: TaskContext) -> TaskResult:
+        raise NotImplementedError
+
+
+class BlockStep(Step):
+    """A step whose task runs a list of blocks and writes one ledger file."""
+
+    def blocks(self, task: TaskContext) -> list:
+        raise NotImplementedError
+
+    def ledger_name(self, task: TaskContext) -> str:
+        return f"{task.index:05d}"
+
+    def run_task(self, task: TaskContext) -> TaskResult:
+        ledger_path = task.stage_dir / "ledger" / f"{self.ledger_name(task)}.parquet"
+        task.ledger = LedgerWriter(ledger_path)
+        t0 = time.perf_counter()
+        try:
+            block_stats = run_blocks(self.blocks(task), task)
+        except BaseException:
+            task.ledger.abort()
+            raise
+        books = task.ledger.close()
+        books.check(f"{task.stage}/{self.name} task {task.index}")
+        task.add_output(ledger_path)
+        wall = time.perf_counter() - t0
+        return TaskResult(
+            stats={"books": books.to_dict(), "blocks": {k: v.to_dict() for k, v in block_stats.items()}},
+            timing={"wall_s": wall, "blocks_s": {k: round(v.seconds, 4) for k, v in block_stats.items()}},
+        )
+
+
+class Stage:
+    name: str = "stage"
+
+    def steps(self, run: RunContext) -> list[Step]:
+        raise NotImplementedError
+
+    def finalize(self, run: RunContext, results: dict[str, list[dict]]) -> dict:
+        """Merge the task stats of every step into the stage's stats.json content."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- markers
+
+def marker_path(run: RunContext, stage: str, step: str, index: int) -> Path:
+    return run.stage_dir(stage) / "_tasks" / step / f"{index:05d}.json"
+
+
+def write_marker(task: TaskContext, result: TaskResult) -> None:
+    stage_dir = task.stage_dir
+    outputs = {}
+    for p in sorted(set(task.outputs)):
+        outputs[str(Path(p).relative_to(stage_dir))] = sha256_file(p)
+    atomic_write_json(marker_path(task.run, task.stage, task.step, task.index),
+                      {"outputs": outputs, "stats": result.stats})
+    timing_path = stage_dir / "logs" / f"{task.step}-{task.index:05d}.timing.json"
+    atomic_write_json(timing_path, result.timing)
+
+
+def read_marker(run: RunContext, stage: str, step: str, index: int, verify: bool = True) -> dict | None:
+    """The marker's content if the task is complete and its outputs intact, else None."""
+    p = marker_path(run, stage, step, index)
+    if not p.is_file():
+        return None
+    try:
+        marker = read_json(p)
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(marker, dict) or "outputs" not in marker:
+        return None
+    if verify:
+        stage_dir = run.stage_dir(stage)
+        for rel, digest in marker["outputs"].items():
+            f = stage_dir / rel
+            if not f.is_file() or sha256_file(f) != digest:
+                return None
+    return marker
+
+
+def execute_task(run: RunContext, stage: Stage, step: Step, index: int) -> dict:
+    """Run one task and write its marker; returns the marker's stats."""
+    task = TaskContext(run, stage.name, step.name, index)
+    result = step.run_task(task)
+    write_marker(task, result)
+    return result.stats
+
+
+def merge_books(task_stats: list[dict]) -> Books:
+    books = Books()
+    for s in task_stats:
+        books.merge(Books.from_dict(s["books"]))
+    return books
+
+
+def merge_block_stats(task_stats: list[dict]) -> dict:
+    out: dict = {}
+    for s in task_stats:
+        for name, b in s.get("blocks", {}).items():
+            acc = out.setdefault(name, {})
+            for k, v in b.items():
+                if isinstance(v, dict):
+                    sub = acc.setdefault(k, {})
+                    for kk, vv in v.items():
+                        sub[kk] = sub.get(kk, 0) + vv
+                elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                    acc[k] = acc.get(k, 0) + v
+                else:
+                    acc[k] = v
+    return {k: {kk: (dict(sorted(vv.items())) if isinstance(vv, dict) else vv) for kk, vv in sorted(v.items())}
+            for k, v in sorted(out.items())}
+
+
+def load_stats(run: RunContext, stage: str) -> dict | None:
+    p = run.stage_dir(stage) / "stats.json"
+    return read_json(p) if p.is_file() else None
+
+
+def input_stage_for(run: RunContext, stage: str) -> str:
+    """The nearest earlier data stage that has finished (its stats.json exists)."""
+    order = list(DATA_STAGES)
+    for prev in reversed(order[: order.index(stage)]):
+        if load_stats(run, prev) is not None:
+            return prev
+    raise RuntimeError(f"stage {stage!r} needs the output of an earlier stage "
+                       f"({', '.join(order[:order.index(stage)])}) in {run.run_dir}; run it first")
+
+
+def input_shards(run: RunContext, stage: str) -> tuple[str, list[dict]]:
+    """(input stage, its shard list [{"name", "docs"}]) for a per-shard stage."""
+    prev = input_stage_for(run, stage)
+    stats = load_stats(run, prev)
+    return prev, stats["shards"]
+
+
+def shard_path(run: RunContext, stage: str, name: str) -> Path:
+    return run.stage_dir(stage) / "shards" / f"{name}.jsonl.zst"
