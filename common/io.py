@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
@@ -43,40 +44,45 @@ class TruncatedStreamError(EOFError):
     """A compressed stream ended before its last frame was complete."""
 
 
-class ZstdFrameReader(io.RawIOBase):
-    """Streaming zstd reader that raises on a truncated last frame.
+class _FrameReader(io.RawIOBase):
+    """Streaming decompressor that hands out every decoded byte, then raises on a truncated frame.
 
-    zstandard's own stream_reader returns a quiet EOF when the input stops mid-frame, which would
-    silently lose the tail of a damaged file.
+    zstandard's stream_reader returns a quiet EOF when input stops mid-frame, and GzipFile drops
+    the bytes decoded in the read call that hits the damage; either would lose data silently.
     """
 
     def __init__(self, raw: IO[bytes], chunk: int = 1 << 20):
         self._raw = raw
         self._chunk = chunk
-        self._dctx = zstandard.ZstdDecompressor()
-        self._obj = self._dctx.decompressobj()
+        self._obj = self._new()
         self._started = False
         self._buf = b""
+        self._truncated = False
+
+    def _new(self):
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if self._truncated and not self._buf:
+            raise TruncatedStreamError(f"{self.kind} stream ends in the middle of a frame")
         while n < 0 or len(self._buf) < n:
             block = self._raw.read(self._chunk)
             if not block:
                 if self._started and not self._obj.eof:
-                    raise TruncatedStreamError("zstd stream ends in the middle of a frame")
+                    self._truncated = True   # hand out what was decoded; raise on the next read
+                    if not self._buf:
+                        raise TruncatedStreamError(f"{self.kind} stream ends in the middle of a frame")
                 break
             while block:
                 self._started = True
                 self._buf += self._obj.decompress(block)
                 block = self._obj.unused_data if self._obj.eof else b""
-                if self._obj.eof and block:
-                    self._obj = self._dctx.decompressobj()
-                elif self._obj.eof:
+                if self._obj.eof:            # next frame / gzip member, if any
+                    self._obj = self._new()
                     self._started = False
-                    self._obj = self._dctx.decompressobj()
         if n < 0:
             out, self._buf = self._buf, b""
         else:
@@ -88,6 +94,20 @@ class ZstdFrameReader(io.RawIOBase):
         super().close()
 
 
+class ZstdFrameReader(_FrameReader):
+    kind = "zstd"
+
+    def _new(self):
+        return zstandard.ZstdDecompressor().decompressobj()
+
+
+class GzipMemberReader(_FrameReader):
+    kind = "gzip"
+
+    def _new(self):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
 def open_binary_read(path: str | os.PathLike) -> IO[bytes]:
     """Open a possibly compressed file for streaming reads (damage surfaces as an error on read)."""
     kind = compression_of(path)
@@ -95,7 +115,7 @@ def open_binary_read(path: str | os.PathLike) -> IO[bytes]:
     if kind == "zstd":
         return ZstdFrameReader(raw)
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return GzipMemberReader(raw)
     return raw
 
 

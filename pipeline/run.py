@@ -108,6 +108,17 @@ def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explici
     stages = stages or list(cfg.run.stages)
     executor = get_executor(cfg.run.executor, cfg.run.workers)
     rows, summary = [], {}
+    try:
+        _run_stages(run, stages, executor, explicit, rows, summary)
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
+    if rows:
+        print_table(rows, title=f"\nrun {run.run_dir}")
+    return summary
+
+
+def _run_stages(run, stages, executor, explicit, rows, summary) -> None:
     for name in stages:
         if not available(name):
             if explicit:
@@ -125,6 +136,3 @@ def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explici
             print_table([rows[-1]], title=f"[{name}] done")
         else:
             summary[name] = get_runner(name)(run)
-    if rows:
-        print_table(rows, title=f"\nrun {run.run_dir}")
-    return summary

@@ -27,8 +27,21 @@ def _run_one(run_dir: str, stage_name: str, step_name: str, index: int) -> int:
 
 
 class LocalExecutor:
+    """One pool of spawned workers for the whole run (spawning costs ~1 s of imports per worker)."""
+
     def __init__(self, workers: int):
         self.workers = max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def run_step(self, run, stage, step, tasks: list[int]) -> None:
         if not tasks:
@@ -44,18 +57,18 @@ class LocalExecutor:
                         raise TaskFailed(f"{stage.name}/{step.name} task {i} failed: {e}") from e
                     progress.update(1)
                 return
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
-                futures = [pool.submit(_run_one, str(run.run_dir), stage.name, step.name, i) for i in tasks]
-                pending = set(futures)
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for f in done:
-                        exc = f.exception()
-                        if exc is not None:
-                            for p in pending:
-                                p.cancel()
-                            raise exc
-                        progress.update(1)
+            pool = self._get_pool()
+            futures = [pool.submit(_run_one, str(run.run_dir), stage.name, step.name, i) for i in tasks]
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    exc = f.exception()
+                    if exc is not None:
+                        for p in pending:
+                            p.cancel()
+                        wait(pending)
+                        raise exc
+                    progress.update(1)
         finally:
             progress.close()

@@ -1,0 +1,60 @@
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    os.environ.setdefault("NO_PROGRESS", "1")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+def cli_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["NO_PROGRESS"] = "1"
+    return env
+
+
+def run_cli(*args, check=True, timeout=600, **kw) -> subprocess.CompletedProcess:
+    """Run `python -m ...` the way a user would, from the repo root."""
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=cli_env(), capture_output=True,
+                          text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n"
+                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def is_volatile(rel: str) -> bool:
+    """Files the determinism contract excludes: timing.json files and logs."""
+    parts = Path(rel).parts
+    return Path(rel).name == "timing.json" or "logs" in parts
+
+
+def tree_digest(root: Path, exclude_prefixes=()) -> dict[str, str]:
+    out = {}
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_file():
+            rel = str(p.relative_to(root))
+            if is_volatile(rel) or any(rel.startswith(x) for x in exclude_prefixes):
+                continue
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
