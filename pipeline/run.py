@@ -13,12 +13,13 @@ from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
 
 # keys that change how a run executes, not what it produces
 EXECUTION_KEYS = {("run", "workers"), ("run", "executor"), ("run", "stages"), ("run", "run_dir"), ("run", "preset")}
+EXECUTION_SECTIONS = {"slurm"}
 
 
 def _output_fingerprint(d: dict) -> dict:
     """The config minus the keys that only say how to execute (they stay out of config.json)."""
     return {sec: {k: v for k, v in vals.items() if (sec, k) not in EXECUTION_KEYS}
-            for sec, vals in d.items() if isinstance(vals, dict)}
+            for sec, vals in d.items() if isinstance(vals, dict) and sec not in EXECUTION_SECTIONS}
 
 
 def _diff(a, b, prefix="") -> list[str]:
@@ -35,8 +36,8 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     """Create the run directory and record the resolved config; refuse a different existing run.
 
     config.json holds everything that decides the outputs; how the run executes (workers,
-    executor, stages, run_dir) goes to logs/invocations.jsonl, so outputs and config.json are
-    byte-identical whatever the worker count.
+    executor, stages, run_dir, the [slurm] section) goes to logs/invocations.jsonl, so outputs and
+    config.json are byte-identical whatever the worker count or executor.
     """
     run_dir = Path(cfg.run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

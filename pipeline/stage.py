@@ -228,4 +228,5 @@ def input_shards(run: RunContext, stage: str) -> tuple[str, list[dict]]:
 
 
 def shard_path(run: RunContext, stage: str, name: str) -> Path:
-    return run.stage_dir(stage) / "shards" / f"{name}.jsonl.zst"
+    """A shard of a stage; names come from stats.json, so a name that escapes the run dir is refused."""
+    return inside(run.run_dir, stage, "shards", f"{name}.jsonl.zst")

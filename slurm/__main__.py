@@ -1,0 +1,88 @@
+"""`python -m slurm submit|status`: the whole chain on a SLURM cluster, and where it stands."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common import config as cfgmod
+from common.io import read_json
+from common.progress import print_table
+
+
+def submit(cfg: cfgmod.RunConfig, stages: list[str]) -> list[tuple[str, str]]:
+    """Submit one job per stage, each `afterok` on the one before; returns [(stage, job id)]."""
+    from pipeline.run import prepare_run_dir
+    from pipeline.stages import available
+    from slurm.render import stage_job
+    from slurm.submit import sbatch
+    from common.io import atomic_write_json
+    run = prepare_run_dir(cfg)
+    # the drivers run with the full config, [slurm] and execution settings included
+    full = cfg.to_dict()
+    full["run"]["run_dir"] = str(run.run_dir.resolve())
+    atomic_write_json(run.run_dir / "slurm" / "submitted-config.json", full)
+    previous, out = None, []
+    for stage in stages:
+        if not available(stage):
+            raise cfgmod.ConfigError(f"stage {stage!r} is not available in this version")
+        if stage == "train":
+            from slurm.train import train_job
+            job = train_job(cfg.slurm, run.run_dir, dependency=previous)
+        else:
+            job = stage_job(cfg.slurm, run.run_dir, stage, dependency=previous)
+        previous = sbatch(job, wait=False)
+        out.append((stage, previous))
+    return out
+
+
+def status(run_dir: Path) -> list[dict]:
+    from slurm.submit import job_state
+    rows = []
+    jobs_path = Path(run_dir) / "slurm" / "jobs.json"
+    jobs = read_json(jobs_path) if jobs_path.is_file() else []
+    for job in jobs:
+        states = job_state(job["job_id"])
+        summary = ", ".join(sorted({v["state"] for v in states.values()})) or "finished (forgotten)"
+        rows.append({"job": job["name"], "id": job["job_id"], "state": summary})
+    stage_rows = []
+    for stage in ("ingest", "dedupe", "cbrn", "tokenize"):
+        p = Path(run_dir) / stage / "stats.json"
+        if p.is_file():
+            s = read_json(p)
+            stage_rows.append({"stage": stage, "in": s["in"], "kept": s["kept"],
+                               "removed": sum(s["removed"].values()), "quarantined": sum(s["quarantined"].values())})
+    if rows:
+        print_table(rows, title="jobs")
+    if stage_rows:
+        print_table(stage_rows, title="ledger")
+    if not rows and not stage_rows:
+        print(f"no jobs recorded in {jobs_path}")
+    return rows
+
+
+def main(argv=None) -> int:
+    from pipeline.__main__ import _add_run_args, resolve_config
+    parser = argparse.ArgumentParser(prog="python -m slurm", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_submit = sub.add_parser("submit", help="submit the stages as a chain of dependent jobs")
+    _add_run_args(p_submit)
+    p_status = sub.add_parser("status", help="jobs, states and ledger counts of a run")
+    p_status.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "submit":
+            cfg = resolve_config(args)
+            stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(cfg.run.stages)
+            for stage, job_id in submit(cfg, stages):
+                print(f"{stage}\t{job_id}")
+        else:
+            status(Path(args.run_dir))
+    except (cfgmod.ConfigError, RuntimeError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
