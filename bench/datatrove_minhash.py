@@ -26,8 +26,10 @@ JsonlReader reads .zst through fsspec, which needs ``zstandard`` (or ``backports
 in the venv; without it the files are first decompressed with the ``zstd`` command to
 .jsonl.gz under WORK/input_gz, timed separately ("input_prep") and not part of any stage.
 
-The JSON also holds peak memory: the summed RSS and PSS of this process and all its
-descendants, sampled every 0.2 s from /proc, overall and per stage, plus getrusage().
+The JSON also holds, overall and per stage, peak memory (summed RSS and PSS of this
+process and all its descendants, sampled every 0.2 s from /proc) and per stage the CPU
+seconds of those processes and the 1-min load average (other work on the machine
+shows up as a load well above `workers`).
 """
 from __future__ import annotations
 
@@ -51,21 +53,31 @@ INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 
 
 # ----------------------------------------------------------------------------- memory sampling
-class TreeMemorySampler:
-    """Samples the summed RSS/PSS (bytes) of this process and all its descendants."""
+class TreeSampler:
+    """Samples this process and all its descendants from /proc every `interval` s.
+
+    Tracks the peak of the summed RSS and PSS (bytes), and CPU time (user+sys) of every
+    process seen, so a stage's CPU seconds include its short-lived worker processes
+    (forkserver workers are grandchildren, which getrusage(RUSAGE_CHILDREN) misses).
+    """
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
         self.page = os.sysconf("SC_PAGE_SIZE")
+        self.hz = os.sysconf("SC_CLK_TCK")
         self.root = os.getpid()
         self.peak_rss = self.peak_pss = 0
         self._stage_rss = self._stage_pss = 0
+        self._cpu: dict[tuple[int, int], int] = {}  # (pid, starttime) -> utime+stime ticks, last seen
+        self._cpu_base: dict[tuple[int, int], int] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _tree(self) -> list[int]:
+    def _tree(self) -> list[tuple[int, int, int]]:
+        """(pid, starttime, cpu ticks) of the root and all its descendants."""
         children: dict[int, list[int]] = {}
+        info: dict[int, tuple[int, int]] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -74,19 +86,23 @@ class TreeMemorySampler:
                     stat = f.read()
             except OSError:
                 continue
-            # ppid is the 2nd field after the parenthesised command name
-            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
+            # fields after the parenthesised command name: state ppid ... utime(11) stime(12) ... starttime(19)
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            pid = int(entry)
+            children.setdefault(int(fields[1]), []).append(pid)
+            info[pid] = (int(fields[19]), int(fields[11]) + int(fields[12]))
         out, todo = [], [self.root]
         while todo:
             pid = todo.pop()
-            out.append(pid)
+            if pid in info:
+                out.append((pid, *info[pid]))
             todo.extend(children.get(pid, ()))
         return out
 
-    def sample(self) -> tuple[int, int]:
+    def sample(self) -> None:
         rss = pss = 0
-        for pid in self._tree():
+        procs = self._tree()
+        for pid, _, _ in procs:
             try:
                 with open(f"/proc/{pid}/statm") as f:
                     rss += int(f.read().split()[1]) * self.page
@@ -101,26 +117,32 @@ class TreeMemorySampler:
             except OSError:
                 pass
         with self._lock:
+            for pid, start, ticks in procs:
+                self._cpu[(pid, start)] = ticks
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self._stage_rss, self._stage_pss = max(self._stage_rss, rss), max(self._stage_pss, pss)
-        return rss, pss
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
-    def start(self) -> "TreeMemorySampler":
+    def start(self) -> "TreeSampler":
+        self.sample()
         self._thread.start()
         return self
 
     def stage_reset(self) -> None:
-        with self._lock:
-            self._stage_rss = self._stage_pss = 0
-
-    def stage_peaks(self) -> tuple[int, int]:
         self.sample()
         with self._lock:
-            return self._stage_rss, self._stage_pss
+            self._stage_rss = self._stage_pss = 0
+            self._cpu_base = dict(self._cpu)
+
+    def stage_end(self) -> tuple[int, int, float]:
+        """(peak RSS, peak PSS, CPU seconds) since the last stage_reset()."""
+        self.sample()
+        with self._lock:
+            ticks = sum(v - self._cpu_base.get(k, 0) for k, v in self._cpu.items())
+            return self._stage_rss, self._stage_pss, ticks / self.hz
 
     def stop(self) -> None:
         self._stop.set()
@@ -214,9 +236,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t_script = time.perf_counter()
-    sampler = TreeMemorySampler().start()
+    sampler = TreeSampler().start()
 
-    import datatrove
     from importlib.metadata import version as pkg_version
 
     from datatrove.executor import LocalPipelineExecutor
@@ -278,16 +299,21 @@ def main(argv: list[str] | None = None) -> int:
             pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=str(logs / name), skip_completed=False
         )
         sampler.stage_reset()
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         executor.run()
         wall = time.perf_counter() - t0
-        rss, pss = sampler.stage_peaks()
+        rss, pss, cpu_s = sampler.stage_end()
         incomplete = executor.get_incomplete_ranks(skip_completed=True)
         if incomplete:
             raise SystemExit(f"datatrove stage {name}: tasks {incomplete} did not complete (see {logs / name})")
         results[name] = {
             "wall_s": round(wall, 3), "tasks": tasks, "workers": workers,
+            # user+sys of all processes of the stage (sampled; a worker's last <0.2 s may be missed)
+            "cpu_s": round(cpu_s, 1),
             "peak_tree_rss_mb": _mb(rss), "peak_tree_pss_mb": _mb(pss),
+            # 1-min load average before/after: well above `workers` means other work shared the cores
+            "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }
         print(f"[datatrove_minhash] stage {name}: {wall:.1f} s", file=sys.stderr, flush=True)
 
@@ -337,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_removed": len(removed_ids),
         "stages": results,
         "total_wall_s": round(total_wall, 3),
+        "total_cpu_s": round(sum(r["cpu_s"] for r in results.values()), 1),
         "docs_per_s": round(n_docs / total_wall, 1) if n_docs and total_wall > 0 else None,
         "script_wall_s": round(time.perf_counter() - t_script, 3),
         "memory": {
@@ -347,7 +374,10 @@ def main(argv: list[str] | None = None) -> int:
             "ru_maxrss_self_mb": round(self_ru.ru_maxrss / 1024, 1),
             "ru_maxrss_children_mb": round(child_ru.ru_maxrss / 1024, 1),
         },
-        "host": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "host": {
+            "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "datatrove_stats": {"signatures": sig_stats, "filter": filt_stats},
         "removed_ids": removed_ids,
     }
