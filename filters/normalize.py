@@ -1,7 +1,8 @@
 """Evasion-resistant normalisation: three aligned views of a text, built with translate tables.
 
 exact view E: per-character fold (NFKC, homoglyphs to ASCII, case fold, accents stripped, zero-width
-    and soft hyphens deleted, every separator/punctuation -> " "), then runs of spaces collapsed.
+    and soft hyphens deleted, every separator/punctuation -> " "). Runs of spaces are left as they
+    are: the joined view makes them irrelevant for matching.
     Digits are kept, so "Cs-137" -> "cs 137" and CAS "107-44-8" -> "107 44 8".
 leet view L: E translated char-for-char (same length, same offsets): digits and @$!| become letters
     and "l" becomes "i" (1/l/i are one class), so "s4r1n" and "sarin" meet. Patterns that contain
@@ -13,7 +14,6 @@ offset map back to the ORIGINAL text is built only for documents that have hits 
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 
 import numpy as np
@@ -95,31 +95,32 @@ class _FoldTable(dict):
 FOLD = _FoldTable()
 for _cp in range(128):
     FOLD[_cp] = fold_char(chr(_cp))
-_ASCII_FOLD_BYTES = bytes(ord(FOLD[c]) for c in range(128)) + bytes(range(128, 256))
+ASCII_FOLD_BYTES = bytes(ord(FOLD[c]) for c in range(128)) + bytes(range(128, 256))
 _LEET_STR = str.maketrans(LEET)
-_LEET_BYTES = bytes.maketrans("".join(LEET).encode(), "".join(LEET.values()).encode())
-_SPACES_STR = re.compile(" {2,}")
-_SPACES_BYTES = re.compile(rb" {2,}")
+LEET_BYTES = bytes.maketrans("".join(LEET).encode(), "".join(LEET.values()).encode())
 
 
 def exact_view(text: str) -> str:
-    """E: the folded text with runs of spaces collapsed to one."""
+    """E: the folded text (separators become single spaces; runs are not collapsed so offsets stay simple)."""
     if text.isascii():
-        b = text.encode("ascii").translate(_ASCII_FOLD_BYTES)
-        return _SPACES_BYTES.sub(b" ", b).decode("ascii")
-    return _SPACES_STR.sub(" ", text.translate(FOLD))
+        return text.encode("ascii").translate(ASCII_FOLD_BYTES).decode("ascii")
+    return text.translate(FOLD)
 
 
 def leet_view(exact: str) -> str:
     """L: same length as E; digits and @$!| folded to letters, l folded to i."""
     if exact.isascii():
-        return exact.encode("ascii").translate(_LEET_BYTES).decode("ascii")
+        return exact.encode("ascii").translate(LEET_BYTES).decode("ascii")
     return exact.translate(_LEET_STR)
 
 
+def _squeeze(s: str) -> str:
+    return " ".join(x for x in s.split(" ") if x)
+
+
 def normalize_term(term: str) -> str:
-    """E of a lexicon name, without outer spaces (the form patterns are stored in)."""
-    return exact_view(term).strip(" ")
+    """E of a lexicon name with single spaces and no outer spaces (the form patterns are stored in)."""
+    return _squeeze(exact_view(term))
 
 
 def _codepoints(s: str) -> np.ndarray:
@@ -131,22 +132,16 @@ def offset_map(text: str) -> np.ndarray:
 
     m[len(E)] == len(text), so the original span of E[s:e] is text[m[s]:m[e-1]+1].
     """
+    if text.isascii():  # the ASCII fold is one character for one character
+        return np.arange(len(text) + 1, dtype=np.int64)
     cps = _codepoints(text)
     n = len(cps)
-    if n == 0:
-        return np.zeros(1, dtype=np.int64)
     uniq, inv = np.unique(cps, return_inverse=True)
     lens = np.fromiter((len(FOLD[int(c)]) for c in uniq), dtype=np.int64, count=len(uniq))
-    out_len = lens[inv]
-    src = np.repeat(np.arange(n, dtype=np.int64), out_len)          # E0 index -> text index
-    e0 = text.translate(FOLD)
-    e0cp = _codepoints(e0)
-    if len(e0cp) != len(src):  # the table changed under us: never silently mis-map
+    src = np.repeat(np.arange(n, dtype=np.int64), lens[inv])
+    if len(src) != len(text.translate(FOLD)):  # never silently mis-map
         raise RuntimeError("offset map length mismatch")
-    space = e0cp == 32
-    drop = np.zeros(len(e0cp), dtype=bool)
-    drop[1:] = space[1:] & space[:-1]
-    return np.concatenate([src[~drop], np.array([n], dtype=np.int64)])
+    return np.concatenate([src, np.array([n], dtype=np.int64)])
 
 
 def original_span(omap: np.ndarray, start: int, end: int) -> tuple[int, int]:

@@ -438,4 +438,4 @@ E("Tritium", N, [(IAEA_NM, "tritium", "NSG controlled material")], ["hydrogen-3"
 E("Nuclear weapon", N, [(NPT_GEN, None, "general term")],
   ["nuclear weapons", "nuclear explosive device", "nuclear explosive devices", "atomic bomb", "atomic bombs", "atom bomb",
    "fission weapon", "fission bomb", "thermonuclear weapon", "thermonuclear weapons", "hydrogen bomb", "nuclear warhead",
-   "nuclear warheads", "nuclear bomb", "nuclear bombs"], ctx=["A-bomb", "H-bomb"])
+   "nuclear warheads", "nuclear bomb", "nuclear bombs", "H-bomb"])
