@@ -40,6 +40,7 @@ class Pattern:
     context_only: bool
     window: int           # cue window in tokens (context-only only)
     has_digits: bool
+    case_sensitive: bool  # acronyms and codes: "GB"/"RED"/"HEU" only in capitals ("gb" is gigabytes)
 
 
 @dataclass
@@ -131,9 +132,12 @@ class Matcher:
         leet = leet_view(exact)
         n = _alnum_count(exact)
         window = (1 if n <= 1 else 3 if n <= 3 else self.context_window) if context_only else 0
+        letters = [ch for ch in alias if ch.isalpha()]
+        acronym = " " not in alias.strip() and n <= 6 and sum(ch.isupper() for ch in letters[1:]) >= 1
+        case_sensitive = (context_only and n <= 3) or acronym
         self.patterns.append(Pattern(entry, alias, exact, leet, leet.replace(" ", ""),
                                      tuple(len(x) for x in leet.split(" ")), context_only, window,
-                                     any(ch.isdigit() for ch in exact)))
+                                     any(ch.isdigit() for ch in exact), case_sensitive))
 
     # ------------------------------------------------------------------ raw hits on one set of views
     def _raw(self, v: _Views) -> list[tuple[int, int, int, str]]:
@@ -201,6 +205,8 @@ class Matcher:
         for s, e, pid, kind in raw:
             p = self.patterns[pid]
             os_, oe = original_span(omap, s, e)
+            if p.case_sensitive and not _case_ok(text[os_:oe], p.alias):
+                continue
             if kind == "exact" and not text[os_:oe].isascii():
                 kind = "folded"
             out.append(Match(p.entry, self.lexicon.entries[p.entry].term, p.alias, os_, oe, kind, p.context_only))
@@ -246,6 +252,15 @@ def _bounded(E: str, L: str, s: int, e: int, exact: bool = False) -> bool:
     if e < len(V) and V[e].isalnum() and (exact or E[e] not in KEEP_SYMBOLS):
         return False
     return True
+
+
+def _case_ok(original: str, alias: str) -> bool:
+    """Every capital of the alias is not lower case in the text (digits and other scripts pass)."""
+    a = [ch for ch in alias if ch.isalnum()]
+    o = [ch for ch in original if ch.isalnum()]
+    if len(a) != len(o):
+        return True  # split or folded spelling: the other checks decided
+    return all(not (x.isupper() and y.islower()) for x, y in zip(a, o))
 
 
 def _digits_ok(span: str, pat: str) -> bool:

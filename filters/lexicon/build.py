@@ -24,14 +24,14 @@ CUES = {
                    "infected", "disease", "outbreak", "outbreaks", "pathogen", "pathogens", "vaccine", "vaccination",
                    "toxin", "toxins", "bioterrorism", "biological", "weapon", "weapons", "epidemic", "pandemic",
                    "virus", "viral", "strain", "strains", "livestock", "cattle", "zoonotic", "select", "bacillus",
-                   "letters", "attack", "attacks", "lethal", "symptoms", "patients", "cases", "fever", "plague"],
+                   "letters", "attack", "attacks", "lethal", "symptoms", "patients", "cases", "fever"],
     "chemical": ["agent", "agents", "nerve", "gas", "gases", "chemical", "chemicals", "weapon", "weapons", "warfare",
                  "munition", "munitions", "shell", "shells", "stockpile", "stockpiles", "opcw", "cwc", "schedule",
-                 "blister", "vesicant", "attack", "attacks", "toxic", "exposure", "sarin", "mustard", "precursor",
+                 "blister", "vesicant", "attack", "attacks", "toxic", "exposure", "precursor",
                  "precursors", "convention", "lethal", "poisoning"],
     "radiological": ["radioactive", "radiological", "radiation", "radionuclide", "radionuclides", "sealed", "source",
                      "sources", "isotope", "isotopes", "iaea", "dispersal", "device", "devices", "bomb", "curie",
-                     "becquerel", "contamination", "activity", "category"],
+                     "becquerel", "contamination", "activity"],
     "nuclear": ["uranium", "plutonium", "enriched", "enrichment", "fissile", "nuclear", "reactor", "reactors", "fuel",
                 "weapon", "weapons", "warhead", "warheads", "centrifuge", "centrifuges", "safeguards", "iaea",
                 "isotope", "isotopes", "material", "materials", "bomb", "bombs", "fission", "radioactive"],
@@ -64,11 +64,14 @@ CHANGES = [
     "'epsilon toxin' and 'coccidioidomycosis'/'valley fever' no longer point at two entries",
     "ambiguous aliases marked context-only: single letters (H, T, L, Q, U), codes (GA, GB, GD, GF, VX, HD, AC, CG, CK, "
     "PS, DF, BZ, QL, VG, CW, DU, Pu, TDG, TEA, MDEA, DAS, SEB, STX, TTX, NiV, HeV, MARV, FMD, LEU, SNM, MOX, RDD, RED, "
-    "HASS, UOC, hex), everyday words (anthrax, plague, mustard, tabun, source material, orphan source)",
+    "HASS, UOC, hex; matched case-sensitively), everyday words (anthrax, plague, mustard, tabun, source material, orphan source)",
     "'Clostridium butyricum' no longer an alias: the species is a common probiotic, only toxin-producing strains are listed",
     "'trichothecene mycotoxin' removed as a T-2 alias: the family includes unlisted toxins (e.g. deoxynivalenol)",
     "added: cyclosarin CAS, Novichok names, nerve/blister/choking/incapacitating agent plurals, BWC and NPT general terms, "
     "AG plant pathogens (marked verify), isotope spellings generated for every radionuclide",
+    "alias RED of 'radiological exposure device' dropped: the colour word made it useless even with cues",
+    "added general terms: treaty and programme names (CWC/OPCW, BWC, NPT, CTBT, Australia Group, select agent "
+    "program), biological/chemical agent, sealed/disused radioactive source, nuclear test(ing), nuclear arsenal",
     "stop phrase SARS-CoV-2 so COVID-19 text does not match the listed SARS-CoV",
     "every CAS number checked by its check digit",
 ]

@@ -27,12 +27,13 @@ IAEA_D = "IAEA EPR-D-VALUES 2006 (dangerous quantities): further radionuclides"
 IAEA_NSS = "IAEA Nuclear Security Series: general terms"
 IAEA_NM = "IAEA Statute Art. XX / INFCIRC/225: nuclear material terms"
 NPT_GEN = "Treaty on the Non-Proliferation of Nuclear Weapons: general terms"
+REGIMES = "Arms-control and export-control regimes: treaty, organisation and programme names"
 
 LISTS = {
     "fsap_hhs": FSAP_HHS, "fsap_overlap": FSAP_OVL, "fsap_usda": FSAP_USDA, "fsap_ppq": FSAP_PPQ,
     "ag_bio": AG_BIO, "ag_plant": AG_PLANT, "ag_chem": AG_CHEM, "cwc": CWC, "cwc_general": CWC_GEN,
     "bwc_general": BWC_GEN, "iaea_coc": IAEA_COC, "iaea_dvalues": IAEA_D, "iaea_nss": IAEA_NSS,
-    "iaea_nm": IAEA_NM, "npt_general": NPT_GEN,
+    "iaea_nm": IAEA_NM, "npt_general": NPT_GEN, "regimes": REGIMES,
 }
 _ID = {v: k for k, v in LISTS.items()}
 
@@ -237,6 +238,13 @@ E("biological weapon", B, [(BWC_GEN, None, "general term")],
   ["biological weapons", "bioweapon", "bioweapons", "biological warfare", "germ warfare", "bioterrorism",
    "bioterrorist", "biological warfare agent", "biological warfare agents", "toxin weapons"])
 
+E("biological agent", B, [(BWC_GEN, "microbial or other biological agents, or toxins", "general term")],
+  ["biological agents", "biological threat agents", "biothreat agents", "biothreat agent"])
+E("select agent", B, [(FSAP_HHS, "select agents and toxins (programme term)", "general term")],
+  ["select agents", "select agent list", "select agent program", "Federal Select Agent Program", "select agents and toxins"])
+E("Biological Weapons Convention", B, [(REGIMES, None, "treaty")],
+  ["Biological and Toxin Weapons Convention", "Biological Weapons Convention"], ctx=["BWC"])
+
 # ------------------------------------------------------------------ chemical: CWC schedules
 S1 = "Schedule 1A"
 E("G-series nerve agents", C, [(CWC, "O-Alkyl (<=C10, incl. cycloalkyl) alkyl (Me, Et, n-Pr or i-Pr) phosphonofluoridates", "Schedule 1A.1")],
@@ -375,6 +383,13 @@ E("nerve agent", C, [(CWC_GEN, None, "general term")],
 E("blister agent", C, [(CWC_GEN, None, "general term")], ["blister agents", "vesicant", "vesicants"])
 E("choking agent", C, [(CWC_GEN, None, "general term")], ["choking agents", "pulmonary agent", "lung-damaging agent"])
 E("blood agent", C, [(CWC_GEN, None, "general term")], ["blood agents"])
+E("chemical agent", C, [(CWC_GEN, "toxic chemicals and their precursors (Art. II)", "general term")],
+  ["chemical agents", "chemical threat agents", "chemical terrorism"])
+E("Chemical Weapons Convention", C, [(REGIMES, None, "treaty")],
+  ["Chemical Weapons Convention", "Organisation for the Prohibition of Chemical Weapons",
+   "Organization for the Prohibition of Chemical Weapons", "OPCW"], ctx=["CWC"])
+E("Australia Group", C, [(REGIMES, None, "export-control regime")], ["Australia Group"],
+  note="the regime covers chemical and biological items; filed under chemical")
 E("incapacitating agent", C, [(CWC_GEN, None, "general term")], ["incapacitating agents", "incapacitant"])
 
 # ------------------------------------------------------------------ radiological: IAEA
@@ -399,9 +414,13 @@ for _name, _sym, _a, _cas in [
     ROWS[-1]["isotope"] = {"element": _name, "symbol": _sym, "mass": _a}
 E("radiological dispersal device", R, [(IAEA_NSS, None, "general term")],
   ["radiological dispersal devices", "dirty bomb", "dirty bombs", "radiological weapon", "radiological weapons"], ctx=["RDD"])
-E("radiological exposure device", R, [(IAEA_NSS, None, "general term")], ["radiological exposure devices"], ctx=["RED"])
+E("radiological exposure device", R, [(IAEA_NSS, None, "general term")], ["radiological exposure devices"])
 E("high-activity sealed radioactive source", R, [(IAEA_NSS, None, "general term")],
   ["high activity sealed source", "high-activity sealed source"], ctx=["HASS", "Category 1 source", "Category 2 source"])
+E("sealed radioactive source", R, [(IAEA_NSS, None, "general term")],
+  ["sealed radioactive sources", "sealed source", "sealed sources", "disused sealed source", "disused sealed sources",
+   "disused source", "disused sources", "radioactive source", "radioactive sources"])
+E("nuclear terrorism", R, [(IAEA_NSS, None, "general term")], ["radiological terrorism", "nuclear security"])
 E("orphan source", R, [(IAEA_NSS, None, "general term")], ["orphan radioactive source", "orphan radioactive sources"],
   ctx=["orphan source", "orphan sources"], note="'orphan source' alone also occurs in software packaging text")
 
@@ -435,6 +454,15 @@ E("Americium (alternative nuclear material)", N, [(IAEA_NM, "Am-241/Am-243", "al
   ["americium-243", "Am-243"], note="NSG / IAEA 'alternative nuclear material' term, not an INFCIRC/225 category")
 E("Tritium", N, [(IAEA_NM, "tritium", "NSG controlled material")], ["hydrogen-3"], ctx=["H-3"],
   note="Nuclear Suppliers Group controlled material, not an INFCIRC/225 category")
+E("nuclear test", N, [(REGIMES, "Comprehensive Nuclear-Test-Ban Treaty (nuclear explosion tests)", "general term")],
+  ["nuclear tests", "nuclear testing", "nuclear weapons test", "nuclear weapons tests", "atmospheric testing",
+   "Comprehensive Nuclear-Test-Ban Treaty", "Comprehensive Test Ban Treaty"], ctx=["CTBT"])
+E("nuclear proliferation", N, [(NPT_GEN, None, "general term")],
+  ["nuclear nonproliferation", "nuclear non-proliferation", "Non-Proliferation Treaty", "Nonproliferation Treaty",
+   "Treaty on the Non-Proliferation of Nuclear Weapons", "nuclear arsenal", "nuclear arsenals", "strategic warheads",
+   "IAEA safeguards", "nuclear safeguards"], ctx=["NPT"])
+E("weapons of mass destruction", N, [(REGIMES, "UN Security Council resolution 1540 (weapons of mass destruction)", "general term")],
+  ["weapon of mass destruction"], ctx=["WMD"], note="covers all of CBRN; filed under nuclear")
 E("Nuclear weapon", N, [(NPT_GEN, None, "general term")],
   ["nuclear weapons", "nuclear explosive device", "nuclear explosive devices", "atomic bomb", "atomic bombs", "atom bomb",
    "fission weapon", "fission bomb", "thermonuclear weapon", "thermonuclear weapons", "hydrogen bomb", "nuclear warhead",
