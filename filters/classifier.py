@@ -91,7 +91,7 @@ def fold_of(text: str, k: int) -> int:
 
 
 def cross_val_scores(texts: list[str], labels: list[int], params: dict | None = None, k: int = 5,
-                     seed: int = SEED, chunk_words: int = 400, overlap_words: int = 50) -> np.ndarray:
+                     seed: int = SEED, chunk_words: int = 150, overlap_words: int = 40) -> np.ndarray:
     """Out-of-fold max-chunk scores for every training document (the calibration set)."""
     folds = np.array([fold_of(t, k) for t in texts])
     out = np.zeros(len(texts))
@@ -117,8 +117,8 @@ def threshold_for_recall(scores: np.ndarray, labels: list[int], target_recall: f
 class Classifier:
     """A model file, loaded on first use in each process (safe across fork)."""
     path: str
-    chunk_words: int = 400
-    overlap_words: int = 50
+    chunk_words: int = 150
+    overlap_words: int = 40
     _model: object = field(default=None, repr=False)
     _pid: int = field(default=-1, repr=False)
 

@@ -17,8 +17,8 @@ class CbrnConfig:
     escalate_min_terms: int = 1        # distinct lexicon terms that escalate (1 chosen by CV on train: 2 lost ~10 pts recall)
     strong_min_terms: int = 2          # distinct terms for the lower `threshold_strong` (CV on train: recall .982 vs .963)
     score_without_terms: bool = True   # score documents with no term too (paraphrases are no free pass)
-    chunk_words: int = 400             # classifier window; a document is removed if any window passes
-    chunk_overlap_words: int = 50
+    chunk_words: int = 150             # classifier window (about a training document); removed if any window passes
+    chunk_overlap_words: int = 40
     blocklist_min_high_terms: int = 3  # blocklist-only removal: distinct Tier-1 / Schedule-1 terms ...
     blocklist_min_density: float = 2.0  # ... and their occurrences per 100 words
     context_window: int = 8            # tokens either side where a context-only alias needs a cue word

@@ -134,7 +134,8 @@ class Matcher:
         window = (1 if n <= 1 else 3 if n <= 3 else self.context_window) if context_only else 0
         letters = [ch for ch in alias if ch.isalpha()]
         acronym = " " not in alias.strip() and n <= 6 and sum(ch.isupper() for ch in letters[1:]) >= 1
-        case_sensitive = (context_only and n <= 3) or acronym
+        symbol = any(ch.isdigit() for ch in alias) and 1 <= len(letters) <= 2  # "60-Co" is not "60 co-workers"
+        case_sensitive = (context_only and n <= 3) or acronym or symbol
         self.patterns.append(Pattern(entry, alias, exact, leet, leet.replace(" ", ""),
                                      tuple(len(x) for x in leet.split(" ")), context_only, window,
                                      any(ch.isdigit() for ch in exact), case_sensitive))
