@@ -97,8 +97,7 @@ def classify(args) -> int:
 # ------------------------------------------------------------------ train
 def train(data: list[str], out: str | Path, use_extra: bool, target_recall: float, folds: int,
           params: dict | None = None, strong_target_recall: float = 0.99) -> dict:
-    from filters.classifier import (DEFAULT_PARAMS, SEED, cross_val_scores, quantize_model, threshold_for_recall,
-                                    train_model)
+    from filters.classifier import DEFAULT_PARAMS, SEED, cross_val_scores, threshold_for_recall, train_to_file
     from filters.data import EXTRA_FILES, DATA_DIR, read_extra
     from filters.evaluate import read_labeled
     from filters.lexicon import load_lexicon
@@ -144,12 +143,10 @@ def train(data: list[str], out: str | Path, use_extra: bool, target_recall: floa
           "recall": float((pred & (y == 1)).sum() / max(1, (y == 1).sum())),
           "fpr": float((pred & (y == 0)).sum() / max(1, (y == 0).sum())),
           "n": len(y), "positives": int((y == 1).sum()), "escalated": int(escalated.sum()), "strong": int(strong.sum())}
-    model = train_model(texts, labels, p, SEED)
-    quantize_model(model, texts, labels)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    model.save_model(str(tmp))
+    train_to_file(texts, labels, tmp, p, SEED, quantize=True)
     os.replace(tmp, out)
     meta = {
         "model_file": out.name, "model_sha256": sha256_file(out), "model_bytes": out.stat().st_size,

@@ -7,7 +7,10 @@ spaces), so the classifier sees the same folded words whatever the spelling tric
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,21 +59,41 @@ def write_train_file(texts: list[str], labels: list[int], path: str | os.PathLik
             fh.write(f"{LABEL_POS if y else LABEL_NEG} {prep(t)}\n")
 
 
-def train_model(texts: list[str], labels: list[int], params: dict | None = None, seed: int = SEED):
-    """Train a fastText model in one thread with a fixed seed (same data, same model)."""
+_TRAIN_SCRIPT = """
+import json, sys
+import fasttext
+train_file, out, params, seed, quantize, cutoff = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1", int(sys.argv[6])
+m = fasttext.train_supervised(input=train_file, thread=1, seed=seed, verbose=0, **params)
+if quantize:
+    m.quantize(input=train_file, qnorm=True, retrain=False, cutoff=cutoff, thread=1, verbose=0)
+m.save_model(out)
+"""
+
+
+def train_to_file(texts: list[str], labels: list[int], out: str | os.PathLike, params: dict | None = None,
+                  seed: int = SEED, quantize: bool = False, cutoff: int = 50000) -> None:
+    """Train (and optionally quantise) in a FRESH Python process, one thread, fixed seed.
+
+    The fastText library keeps state between trainings in one process: a second training there can
+    differ from the first. A fresh process per training makes the bytes depend on the data alone.
+    """
     p = dict(DEFAULT_PARAMS, **(params or {}))
     with tempfile.TemporaryDirectory() as d:
         f = os.path.join(d, "train.txt")
         write_train_file(texts, labels, f)
-        return _fasttext().train_supervised(input=f, thread=1, seed=seed, verbose=0, **p)
+        r = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, f, str(out), json.dumps(p, sort_keys=True), str(seed),
+                            "1" if quantize else "0", str(cutoff)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"fastText training failed: {r.stderr.strip()[-2000:]}")
 
 
-def quantize_model(model, texts: list[str], labels: list[int], cutoff: int = 50000) -> None:
-    """Product-quantise in place (no retraining, so the bytes depend only on the trained model)."""
+def train_model(texts: list[str], labels: list[int], params: dict | None = None, seed: int = SEED,
+                quantize: bool = False, cutoff: int = 50000):
+    """Train in a fresh process (see train_to_file) and load the result here."""
     with tempfile.TemporaryDirectory() as d:
-        f = os.path.join(d, "train.txt")
-        write_train_file(texts, labels, f)
-        model.quantize(input=f, qnorm=True, retrain=False, cutoff=cutoff, thread=1, verbose=0)
+        out = os.path.join(d, "model.ftz" if quantize else "model.bin")
+        train_to_file(texts, labels, out, params, seed, quantize, cutoff)
+        return _fasttext().load_model(out)
 
 
 def model_scores(model, prepared: list[str]) -> np.ndarray:

@@ -19,6 +19,8 @@ class CbrnConfig:
     score_without_terms: bool = True   # score documents with no term too (paraphrases are no free pass)
     chunk_words: int = 150             # classifier window (about a training document); removed if any window passes
     chunk_overlap_words: int = 40
+    term_window_words: int = 40        # long escalated documents: also score +-N words around each term
+    max_term_windows: int = 8
     blocklist_min_high_terms: int = 3  # blocklist-only removal: distinct Tier-1 / Schedule-1 terms ...
     blocklist_min_density: float = 2.0  # ... and their occurrences per 100 words
     context_window: int = 8            # tokens either side where a context-only alias needs a cue word
@@ -37,10 +39,10 @@ class CbrnConfig:
             raise ConfigError(f"cbrn.strong_min_terms: must be >= escalate_min_terms ({self.escalate_min_terms}), "
                               f"got {self.strong_min_terms}")
         for key in ("escalate_min_terms", "strong_min_terms", "chunk_words", "blocklist_min_high_terms", "context_window",
-                    "max_terms_in_detail", "batch_size"):
+                    "max_terms_in_detail", "batch_size", "term_window_words"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"cbrn.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("chunk_overlap_words", "max_snippets_per_term"):
+        for key in ("chunk_overlap_words", "max_snippets_per_term", "max_term_windows"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"cbrn.{key}: must be >= 0, got {getattr(self, key)}")
         if self.chunk_overlap_words >= self.chunk_words:

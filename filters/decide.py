@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from common import reasons
 from common.io import read_json, sha256_bytes, sha256_file
 from filters.classifier import Classifier
@@ -91,6 +93,7 @@ class CbrnFilter:
                 "score_without_terms": c.score_without_terms, "threshold": self.threshold,
                 "threshold_strong": self.threshold_strong, "threshold_without_terms": self.threshold_without_terms,
                 "chunk_words": c.chunk_words, "chunk_overlap_words": c.chunk_overlap_words,
+                "term_window_words": c.term_window_words, "max_term_windows": c.max_term_windows,
                 "blocklist_min_high_terms": c.blocklist_min_high_terms,
                 "blocklist_min_density": c.blocklist_min_density, "context_window": c.context_window}
 
@@ -134,6 +137,16 @@ class CbrnFilter:
         need = [i for i, s in enumerate(summaries) if s["escalated"] or cfg.score_without_terms]
         chunk_scores = self.classifier.chunk_scores_batch([texts[i] for i in need]) if need else []
         scores = {i: cs for i, cs in zip(need, chunk_scores)}
+        # a short passage inside a long document is diluted in its chunk: also score windows centred on terms
+        win_docs, win_texts = [], []
+        for i in need:
+            if summaries[i]["escalated"] and len(scores[i]) > 1:
+                for w in term_windows(texts[i], matches[i], cfg.term_window_words, cfg.max_term_windows):
+                    win_docs.append(i)
+                    win_texts.append(w)
+        if win_texts:
+            for i, ws in zip(win_docs, self.classifier.chunk_scores_batch(win_texts)):
+                scores[i] = np.concatenate([scores[i], ws])
         out = []
         for i, (text, s) in enumerate(zip(texts, summaries)):
             cs = scores.get(i)
@@ -189,6 +202,19 @@ class CbrnFilter:
             "high_concern": {"distinct": len(high), "occurrences": occ,
                              "per_100_words": round(100.0 * occ / words, 3) if words else 0.0},
         }
+
+
+def term_windows(text: str, matches, half_words: int, limit: int) -> list[str]:
+    """Up to `limit` windows of `half_words` words either side of the first match of each term."""
+    out, seen = [], set()
+    for m in matches:
+        if m.entry in seen or len(out) >= limit:
+            continue
+        seen.add(m.entry)
+        left = text[:m.start].split()[-half_words:]
+        right = text[m.end:].split()[:half_words]
+        out.append(" ".join(left + [text[m.start:m.end]] + right))
+    return out
 
 
 def filter_fingerprint(cfg: CbrnConfig | None = None) -> dict:

@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 
-from filters.classifier import chunks, quantize_model, threshold_for_recall, train_model, model_scores, prep
+from filters.classifier import chunks, threshold_for_recall, train_model, train_to_file, model_scores, prep
 
 
 def _toy():
@@ -20,13 +20,13 @@ def _toy():
 def test_training_is_deterministic(tmp_path):
     texts, labels = _toy()
     digests = []
-    for i in range(2):
-        m = train_model(texts, labels, {"epoch": 25, "bucket": 20000, "minn": 0, "maxn": 0})
-        quantize_model(m, texts, labels, cutoff=1000)
+    params = {"epoch": 25, "bucket": 20000, "minn": 0, "maxn": 0}
+    for i in range(3):
         p = tmp_path / f"m{i}.ftz"
-        m.save_model(str(p))
+        train_to_file(texts, labels, p, params, quantize=True, cutoff=1000)
         digests.append(hashlib.sha256(p.read_bytes()).hexdigest())
-    assert digests[0] == digests[1]
+    assert digests[0] == digests[1] == digests[2]
+    m = train_model(texts, labels, params)
     s = model_scores(m, [prep("sarin nerve agent convention"), prep("salmon with mustard")])
     assert s[0] > s[1]
 
