@@ -1,0 +1,54 @@
+"""[cbrn] config section: the filter's policy, with embedded defaults (SECTIONS["cbrn"])."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import ConfigError
+
+
+@dataclass(kw_only=True)
+class CbrnConfig:
+    lexicon_path: str = ""             # "" = the shipped filters/lexicon/cbrn_lexicon.json
+    model_path: str = ""               # "" = the shipped filters/models/cbrn_default.ftz
+    threshold: float | None = None     # for escalated documents; None = the model's calibrated threshold
+    threshold_strong: float | None = None  # for documents with >= strong_min_terms terms; None = calibrated
+                                       # (or `threshold` when that is set)
+    threshold_without_terms: float | None = None  # for the rest; None = calibrated (never below `threshold`)
+    escalate_min_terms: int = 1        # distinct lexicon terms that escalate (1 chosen by CV on train: 2 lost ~10 pts recall)
+    strong_min_terms: int = 2          # distinct terms for the lower `threshold_strong` (CV on train: recall .982 vs .963)
+    score_without_terms: bool = True   # score documents with no term too (paraphrases are no free pass)
+    chunk_words: int = 150             # classifier window (about a training document); removed if any window passes
+    chunk_overlap_words: int = 40
+    term_window_words: int = 40        # long escalated documents: also score +-N words around each term
+    max_term_windows: int = 8
+    blocklist_min_high_terms: int = 3  # blocklist-only removal: distinct Tier-1 / Schedule-1 terms ...
+    blocklist_min_density: float = 2.0  # ... and their occurrences per 100 words
+    context_window: int = 8            # tokens either side where a context-only alias needs a cue word
+    snippet_words: int = 8             # words of context per match in the ledger detail (at most 8)
+    max_terms_in_detail: int = 20
+    max_snippets_per_term: int = 2
+    keep_removed_text: bool = False    # removed documents keep id, sha256, source; the text only if true
+    batch_size: int = 256
+
+    def validate(self) -> None:
+        for key in ("threshold", "threshold_strong", "threshold_without_terms"):
+            v = getattr(self, key)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise ConfigError(f"cbrn.{key}: must be between 0 and 1, got {v}")
+        if self.strong_min_terms < self.escalate_min_terms:
+            raise ConfigError(f"cbrn.strong_min_terms: must be >= escalate_min_terms ({self.escalate_min_terms}), "
+                              f"got {self.strong_min_terms}")
+        for key in ("escalate_min_terms", "strong_min_terms", "chunk_words", "blocklist_min_high_terms", "context_window",
+                    "max_terms_in_detail", "batch_size", "term_window_words"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"cbrn.{key}: must be >= 1, got {getattr(self, key)}")
+        for key in ("chunk_overlap_words", "max_snippets_per_term", "max_term_windows"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"cbrn.{key}: must be >= 0, got {getattr(self, key)}")
+        if self.chunk_overlap_words >= self.chunk_words:
+            raise ConfigError(f"cbrn.chunk_overlap_words: must be < chunk_words ({self.chunk_words}), "
+                              f"got {self.chunk_overlap_words}")
+        if not 0 <= self.snippet_words <= 8:
+            raise ConfigError(f"cbrn.snippet_words: must be between 0 and 8, got {self.snippet_words}")
+        if self.blocklist_min_density < 0:
+            raise ConfigError(f"cbrn.blocklist_min_density: must be >= 0, got {self.blocklist_min_density}")

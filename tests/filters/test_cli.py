@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+from tests.filters.conftest import REPO
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "filters.cbrn", *args], cwd=REPO, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_classify_contract(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    lines = [
+        json.dumps({"id": "a", "text": "Sarin is a nerve agent banned under the Chemical Weapons Convention; the OPCW "
+                                        "investigated sarin attacks in Syria."}),
+        json.dumps({"text": "The football team won the cup."}),
+        "{not json",
+        json.dumps([1, 2]),
+        json.dumps({"id": "e"}),
+        json.dumps({"id": 7, "text": 12}),
+        "",
+        json.dumps({"id": "h", "text": "Mustard greens taste peppery."}),
+    ]
+    inp.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = run("classify", "--input", str(inp), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == len(lines)
+    assert [x["id"] for x in recs] == ["a", "2", "3", "4", "e", "7", "7", "h"]
+    assert recs[0]["decision"] == "remove" and recs[0]["reason"] == "cbrn_classifier" and "Sarin" in recs[0]["terms"]
+    assert recs[1]["decision"] == "keep" and recs[1]["reason"] == "" and recs[1]["terms"] == []
+    assert [x["decision"] for x in recs[2:7]] == ["error"] * 5
+    assert recs[2]["reason"] == "invalid_json" and recs[4]["reason"] == "missing_text"
+    assert recs[7]["decision"] == "keep"
+    for x in recs:
+        assert {"id", "decision", "reason", "score", "terms"} <= set(x)
+    # same input, same bytes
+    out2 = tmp_path / "out2.jsonl"
+    assert run("classify", "--input", str(inp), "--output", str(out2), "--threshold", "0.99").returncode == 0
+    assert json.loads(out2.read_text().splitlines()[1])["decision"] == "keep"
+    out3 = tmp_path / "out3.jsonl"
+    run("classify", "--input", str(inp), "--output", str(out3))
+    assert out3.read_bytes() == out.read_bytes()
+
+
+def test_train_refuses_dev(tmp_path):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(json.dumps({"text": "x", "label": 1}) + "\n")
+    r = run("train", "--data", str(dev), "--out", str(tmp_path / "m.ftz"))
+    assert r.returncode != 0 and "dev" in (r.stderr + r.stdout)
