@@ -1,0 +1,86 @@
+"""Grouped-query attention with learned per-head attention sinks, on `scaled_dot_product_attention`.
+
+A sink is one extra logit per head that every query sees and that carries no value: the softmax
+becomes exp(l_j) / (sum_j exp(l_j) + exp(sink_h)), so a head can attend to (almost) nothing.
+
+Exact sink with SDPA (which has a fused kernel and a backward on CPU and GPU): give q and k one extra
+lane and prepend one virtual key whose value is zero,
+    q' = [q, sink_h / scale]      k'_j = [k_j, 0]      k'_sink = [0, ..., 0, 1]      v'_sink = 0
+so q'.k'_j * scale = q.k_j * scale and q'.k'_sink * scale = sink_h. The sink lane rides on the query
+(per query head) and the sink key is the same for every head, so GQA (`enable_gqa`) still shares
+k/v. v gets a zero lane too, because the fused kernels want equal q/k/v head dims.
+For full causal layers a zero "dummy" query row is prepended as well, so SDPA's top-left
+`is_causal` lines up with the shifted keys (query i sees the sink and keys 0..i) and the fused
+kernel skips the masked blocks; sliding layers and KV-cache steps pass an explicit mask instead.
+
+Tensor parallel: heads are derived from the projection sizes (`view(B, T, -1, head_dim)`), so a TP
+wrapper may column-shard q/k/v_proj, row-shard o_proj and slice `sinks` to the local heads, and
+divide `n_heads` / `n_kv_heads` for bookkeeping; forward reads neither.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.args import ModelArgs
+from model.rope import apply_rotary
+
+
+class Attention(nn.Module):
+    def __init__(self, args: ModelArgs, *, sliding: bool):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = args.n_heads, args.n_kv_heads, args.head_dim
+        self.sliding_window = args.sliding_window if sliding else None
+        self.q_proj = nn.Linear(args.dim, args.n_heads * args.head_dim, bias=True)
+        self.k_proj = nn.Linear(args.dim, args.n_kv_heads * args.head_dim, bias=True)
+        self.v_proj = nn.Linear(args.dim, args.n_kv_heads * args.head_dim, bias=True)
+        self.o_proj = nn.Linear(args.n_heads * args.head_dim, args.dim, bias=True)
+        self.sinks = nn.Parameter(torch.empty(args.n_heads))  # one logit per query head
+
+    def forward(self, x_BTD: torch.Tensor, cos_TF: torch.Tensor, sin_TF: torch.Tensor,
+                positions_T: torch.Tensor, cache=None) -> torch.Tensor:
+        B, T, _ = x_BTD.shape
+        q = apply_rotary(self.q_proj(x_BTD).view(B, T, -1, self.head_dim), cos_TF, sin_TF)  # (B, T, H, Dh)
+        k = apply_rotary(self.k_proj(x_BTD).view(B, T, -1, self.head_dim), cos_TF, sin_TF)  # (B, T, K, Dh)
+        v = self.v_proj(x_BTD).view(B, T, -1, self.head_dim)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, Dh)
+
+        if cache is None:  # training / full-sequence forward: positions are 0..T-1 shifted alike
+            mask_TS = None if self.sliding_window is None else causal_mask(
+                positions_T, positions_T, self.sliding_window)
+        else:  # decoding: keys are what the cache holds plus this step's, each with its position
+            k, v, key_positions_S = cache.update(k, v, positions_T)
+            mask_TS = causal_mask(positions_T, key_positions_S, self.sliding_window)
+
+        out = sink_attention(q, k, v, self.sinks, mask_TS=mask_TS)  # (B, H, T, Dh)
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
+
+
+def causal_mask(q_pos_T: torch.Tensor, k_pos_S: torch.Tensor, window: int | None) -> torch.Tensor:
+    """(T, S) bool, True = attend: a key at or before the query and, with a window, fewer than `window`
+    positions back (HF: kv_idx > q_idx - window). Negative key positions mark empty cache slots."""
+    delta = q_pos_T[:, None] - k_pos_S[None, :]
+    mask = (delta >= 0) & (k_pos_S[None, :] >= 0)
+    return mask if window is None else mask & (delta < window)
+
+
+def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Tensor, sinks_H: torch.Tensor,
+                   *, mask_TS: torch.Tensor | None) -> torch.Tensor:
+    """softmax([q.k * scale, sink]) @ [v, 0] per head; mask None = causal with T == S."""
+    B, H, T, Dh = q_BHTD.shape
+    K = k_BKSD.shape[1]
+    scale = Dh ** -0.5
+    sink_lane = (sinks_H.to(q_BHTD.dtype) / scale).view(1, H, 1, 1).expand(B, H, T, 1)
+    q = torch.cat([q_BHTD, sink_lane], dim=-1)  # (B, H, T, Dh+1)
+    sink_key = q.new_zeros(B, K, 1, Dh + 1)
+    sink_key[..., Dh] = 1.0
+    k = torch.cat([sink_key, F.pad(k_BKSD, (0, 1))], dim=2)  # (B, K, 1+S, Dh+1)
+    v = F.pad(v_BKSD, (0, 1, 1, 0))  # (B, K, 1+S, Dh+1): zero sink row, zero extra lane
+    if mask_TS is None:
+        q = F.pad(q, (0, 0, 1, 0))  # dummy query row 0: row i+1 sees keys 0..i+1 = sink + k_0..k_i
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=K != H)
+        return out[:, :, 1:, :Dh]
+    mask = F.pad(mask_TS, (1, 0), value=True)  # every query sees the sink
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=K != H)
+    return out[..., :Dh]
