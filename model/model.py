@@ -12,6 +12,7 @@ Interfaces for the trainer:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -94,10 +95,10 @@ class Transformer(nn.Module):
                       tokens_per_expert=torch.stack([m.tokens_per_expert for m in moes]))
 
     def set_rope(self, *, yarn_factor: float, original_context: int) -> None:
-        """New YaRN settings for every layer (phase boundary); keeps beta_fast/slow and truncate."""
-        r = self.rope
-        r.configure(factor=yarn_factor, original_context=original_context, beta_fast=r.beta_fast,
-                    beta_slow=r.beta_slow, truncate=r.truncate)
+        """Switch YaRN settings (phase boundary): updates `args` (so a saved config says so) and
+        recomputes the rotary frequencies; no weight changes. yarn_factor 1.0 = plain RoPE."""
+        self.args = dataclasses.replace(self.args, yarn_factor=yarn_factor, yarn_original_context=original_context)
+        self.rope.configure(self.args)
 
     @torch.no_grad()
     def init_weights(self) -> None:

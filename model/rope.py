@@ -49,21 +49,16 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, args: ModelArgs):
         super().__init__()
-        self.head_dim = args.head_dim
-        self.theta = args.rope_theta
-        self.configure(factor=args.yarn_factor, original_context=args.yarn_original_context,
-                       beta_fast=args.yarn_beta_fast, beta_slow=args.yarn_beta_slow, truncate=args.yarn_truncate)
+        self.configure(args)
 
-    def configure(self, *, factor: float, original_context: int, beta_fast: float = 32.0,
-                  beta_slow: float = 1.0, truncate: bool = False) -> None:
-        """Recompute frequencies for new YaRN settings (weights untouched; used at phase boundaries)."""
-        if factor < 1.0:
-            raise ValueError(f"yarn factor must be >= 1.0 (1.0 = plain RoPE), got {factor}")
-        self.factor, self.original_context = float(factor), int(original_context)
-        self.beta_fast, self.beta_slow, self.truncate = beta_fast, beta_slow, truncate
+    def configure(self, args: ModelArgs) -> None:
+        """(Re)compute the frequencies from `args` (weights untouched; used at phase boundaries)."""
+        self.head_dim, self.theta = args.head_dim, args.rope_theta
+        self.factor, self.original_context = args.yarn_factor, args.yarn_original_context
         self.inv_freq, self.attention_scale = yarn_inv_freq(
-            head_dim=self.head_dim, theta=self.theta, factor=self.factor, original_context=self.original_context,
-            beta_fast=beta_fast, beta_slow=beta_slow, truncate=truncate)
+            head_dim=args.head_dim, theta=args.rope_theta, factor=args.yarn_factor,
+            original_context=args.yarn_original_context, beta_fast=args.yarn_beta_fast,
+            beta_slow=args.yarn_beta_slow, truncate=args.yarn_truncate)
 
     def forward(self, positions_T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """positions (T,) int -> cos, sin (T, Dh/2) float32, temperature folded in."""
