@@ -46,14 +46,14 @@ class Attention(nn.Module):
         v = self.v_proj(x_BTD).view(B, T, -1, self.head_dim)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, Dh)
 
-        if cache is None:  # training / full-sequence forward: positions are 0..T-1 shifted alike
-            mask_TS = None if self.sliding_window is None else causal_mask(
-                positions_T, positions_T, self.sliding_window)
-        else:  # decoding: keys are what the cache holds plus this step's, each with its position
+        if cache is not None:  # decoding: attend over what the cache holds plus this step's keys
             k, v, key_positions_S = cache.update(k, v, positions_T)
             mask_TS = causal_mask(positions_T, key_positions_S, self.sliding_window)
-
-        out = sink_attention(q, k, v, self.sinks, mask_TS=mask_TS)  # (B, H, T, Dh)
+            out = sink_attention(q, k, v, self.sinks, mask_TS=mask_TS)
+        elif self.sliding_window is not None:
+            out = sliding_sink_attention(q, k, v, self.sinks, window=self.sliding_window)
+        else:
+            out = sink_attention(q, k, v, self.sinks, mask_TS=None)  # (B, H, T, Dh)
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -67,7 +67,8 @@ def causal_mask(q_pos_T: torch.Tensor, k_pos_S: torch.Tensor, window: int | None
 
 def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Tensor, sinks_H: torch.Tensor,
                    *, mask_TS: torch.Tensor | None) -> torch.Tensor:
-    """softmax([q.k * scale, sink]) @ [v, 0] per head; mask None = causal with T == S."""
+    """softmax([q.k * scale, sink]) @ [v, 0] per head. mask (..., T, S) bool, True = attend; None =
+    causal with T == S."""
     B, H, T, Dh = q_BHTD.shape
     K = k_BKSD.shape[1]
     scale = Dh ** -0.5
@@ -84,3 +85,29 @@ def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Ten
     mask = F.pad(mask_TS, (1, 0), value=True)  # every query sees the sink
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=K != H)
     return out[..., :Dh]
+
+
+def sliding_sink_attention(q_BHTD: torch.Tensor, k_BKTD: torch.Tensor, v_BKTD: torch.Tensor,
+                           sinks_H: torch.Tensor, *, window: int) -> torch.Tensor:
+    """Causal sliding-window sink attention over one sequence, computing only the band: queries go in
+    blocks of `window`, and block b needs keys from blocks b-1 and b alone (T x 2W work, not T x T)."""
+    B, H, T, Dh = q_BHTD.shape
+    K, W = k_BKTD.shape[1], window
+    if T <= 2 * W:  # the band is most of the square anyway
+        positions = torch.arange(T, device=q_BHTD.device)
+        return sink_attention(q_BHTD, k_BKTD, v_BKTD, sinks_H, mask_TS=causal_mask(positions, positions, W))
+    n_blocks = -(-T // W)
+    pad = n_blocks * W - T  # queries past T are dropped; keys past T are in every real query's future
+    q = F.pad(q_BHTD, (0, 0, 0, pad)).view(B, H, n_blocks, W, Dh).transpose(1, 2).reshape(-1, H, W, Dh)
+
+    def block_context(x_BKTD: torch.Tensor) -> torch.Tensor:  # -> (B * n_blocks, K, 2W, Dh)
+        x = F.pad(x_BKTD, (0, 0, W, pad)).view(B, K, n_blocks + 1, W, Dh)  # one zero block in front
+        return torch.cat([x[:, :, :-1], x[:, :, 1:]], dim=3).transpose(1, 2).reshape(-1, K, 2 * W, Dh)
+
+    # query i of block b sits at b*W + i; context key j at (b-1)*W + j: visible iff i < j <= i + W
+    i, j = torch.arange(W, device=q.device)[:, None], torch.arange(2 * W, device=q.device)[None, :]
+    mask = ((j > i) & (j <= i + W)).expand(n_blocks, W, 2 * W).clone()
+    mask[0, :, :W] = False  # block 0's "previous block" is padding
+    mask = mask.unsqueeze(1).repeat(B, 1, 1, 1)  # (B * n_blocks, 1, W, 2W)
+    out = sink_attention(q, block_context(k_BKTD), block_context(v_BKTD), sinks_H, mask_TS=mask)
+    return out.view(B, n_blocks, H, W, Dh).transpose(1, 2).reshape(B, H, n_blocks * W, Dh)[:, :, :T]

@@ -30,6 +30,15 @@ def randomize_(module: torch.nn.Module, seed: int, std: float = 0.2) -> torch.nn
     return module
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tensors are tiny: one thread is faster, and immune to OpenMP stalls on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def hf_small_model():
     from transformers import GptOssConfig, GptOssForCausalLM

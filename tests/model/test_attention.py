@@ -24,7 +24,7 @@ def _inputs(B, H, K, T, S, Dh, seed):
     return mk(B, H, T, Dh), mk(B, K, S, Dh), mk(B, K, S, Dh), mk(H)
 
 
-@pytest.mark.parametrize("window", [None, 5])
+@pytest.mark.parametrize("window", [None, 5, 12])  # 5: blocked band path; 12: one mask
 @pytest.mark.parametrize("heads", [(4, 2), (4, 4)])
 def test_sink_attention_matches_reference_with_gradients(window, heads):
     H, K = heads
