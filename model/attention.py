@@ -8,7 +8,8 @@ lane and prepend one virtual key whose value is zero,
     q' = [q, sink_h / scale]      k'_j = [k_j, 0]      k'_sink = [0, ..., 0, 1]      v'_sink = 0
 so q'.k'_j * scale = q.k_j * scale and q'.k'_sink * scale = sink_h. The sink lane rides on the query
 (per query head) and the sink key is the same for every head, so GQA (`enable_gqa`) still shares
-k/v. v gets a zero lane too, because the fused kernels want equal q/k/v head dims.
+k/v. v gets a zero lane too, because the fused kernels want equal q/k/v head dims (on CUDA the
+lanes are padded with zeros to a multiple of 8 for the same reason).
 For full causal layers a zero "dummy" query row is prepended as well, so SDPA's top-left
 `is_causal` lines up with the shifted keys (query i sees the sink and keys 0..i) and the fused
 kernel skips the masked blocks; sliding layers and KV-cache steps pass an explicit mask instead.
@@ -72,12 +73,14 @@ def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Ten
     B, H, T, Dh = q_BHTD.shape
     K = k_BKSD.shape[1]
     scale = Dh ** -0.5
+    extra = extended_head_dim(Dh, q_BHTD.device) - Dh  # lane Dh carries the sink, any others are zero
     sink_lane = (sinks_H.to(q_BHTD.dtype) / scale).view(1, H, 1, 1).expand(B, H, T, 1)
-    q = torch.cat([q_BHTD, sink_lane], dim=-1)  # (B, H, T, Dh+1)
-    sink_key = q.new_zeros(B, K, 1, Dh + 1)
+    q = torch.cat([q_BHTD, sink_lane], dim=-1)
+    q = F.pad(q, (0, extra - 1)) if extra > 1 else q  # (B, H, T, Dh+extra)
+    sink_key = q.new_zeros(B, K, 1, Dh + extra)
     sink_key[..., Dh] = 1.0
-    k = torch.cat([sink_key, F.pad(k_BKSD, (0, 1))], dim=2)  # (B, K, 1+S, Dh+1)
-    v = F.pad(v_BKSD, (0, 1, 1, 0))  # (B, K, 1+S, Dh+1): zero sink row, zero extra lane
+    k = torch.cat([sink_key, F.pad(k_BKSD, (0, extra))], dim=2)  # (B, K, 1+S, Dh+extra)
+    v = F.pad(v_BKSD, (0, extra, 1, 0))  # (B, K, 1+S, Dh+extra): zero sink row, zero extra lanes
     if mask_TS is None:
         q = F.pad(q, (0, 0, 1, 0))  # dummy query row 0: row i+1 sees keys 0..i+1 = sink + k_0..k_i
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=K != H)
@@ -85,6 +88,11 @@ def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Ten
     mask = F.pad(mask_TS, (1, 0), value=True)  # every query sees the sink
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=K != H)
     return out[..., :Dh]
+
+
+def extended_head_dim(head_dim: int, device: torch.device) -> int:
+    """Head dim plus the sink lane; CUDA's fused SDPA kernels want a multiple of 8 (CPU's take any)."""
+    return head_dim + 1 if device.type == "cpu" else -(-(head_dim + 1) // 8) * 8
 
 
 def sliding_sink_attention(q_BHTD: torch.Tensor, k_BKTD: torch.Tensor, v_BKTD: torch.Tensor,

@@ -65,3 +65,17 @@ def test_window_sees_exactly_window_keys_including_itself():
     mask = causal_mask(pos, pos, 4)
     assert mask.sum(-1).tolist() == [1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4]
     assert mask[9].nonzero().flatten().tolist() == [6, 7, 8, 9]
+
+
+def test_gpu_lane_padding_is_exact(monkeypatch):
+    """CUDA pads the sink lane to a multiple of 8 lanes; the extra zero lanes must not change anything."""
+    import model.attention as attention
+
+    monkeypatch.setattr(attention, "extended_head_dim", lambda head_dim, device: head_dim + 8)
+    q, k, v, sinks = _inputs(2, 4, 2, 19, 19, 8, seed=5)
+    positions = torch.arange(19)
+    for window in (None, 4):
+        mask = causal_mask(positions, positions, window)
+        got = (sink_attention(q.float(), k.float(), v.float(), sinks.float(), mask_TS=None) if window is None
+               else attention.sliding_sink_attention(q.float(), k.float(), v.float(), sinks.float(), window=window))
+        assert (got.double() - reference_attention(q, k, v, sinks, mask)).abs().max().item() < 1e-5
