@@ -1,6 +1,8 @@
 """The model as a training module: presets, aux outputs, gradients everywhere, determinism, dtypes."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -91,3 +93,19 @@ def test_builds_on_meta_device_then_initialises():
 def test_model_args_are_keyword_only():
     with pytest.raises(TypeError):
         ModelArgs(512, 128)  # noqa
+
+
+def test_initial_loss_is_uniform_and_a_fixed_batch_can_be_learned():
+    model = tiny_model(seed=11)
+    tokens = random_tokens(model.args.vocab_size, 4, 33, seed=12)
+    with torch.no_grad():
+        initial = _loss(model, tokens).item()
+    # small init -> near-uniform predictions: cross-entropy ln(V) (+ 0.01 * aux loss ~ 0.01 * top_k)
+    assert initial == pytest.approx(math.log(model.args.vocab_size) + 0.02, abs=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(40):
+        opt.zero_grad()
+        loss = _loss(model, tokens)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * initial
