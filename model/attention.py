@@ -12,7 +12,9 @@ k/v. v gets a zero lane too, because the fused kernels want equal q/k/v head dim
 lanes are padded with zeros to a multiple of 8 for the same reason).
 For full causal layers a zero "dummy" query row is prepended as well, so SDPA's top-left
 `is_causal` lines up with the shifted keys (query i sees the sink and keys 0..i) and the fused
-kernel skips the masked blocks; sliding layers and KV-cache steps pass an explicit mask instead.
+kernel skips the masked blocks. Sliding layers compute only the band: query blocks of `window`
+attend to their own and the previous key block under an explicit mask (T x 2W instead of T x T).
+KV-cache steps pass an explicit mask built from the cached positions.
 
 Tensor parallel: heads are derived from the projection sizes (`view(B, T, -1, head_dim)`), so a TP
 wrapper may column-shard q/k/v_proj, row-shard o_proj and slice `sinks` to the local heads, and
@@ -66,6 +68,32 @@ def causal_mask(q_pos_T: torch.Tensor, k_pos_S: torch.Tensor, window: int | None
     return mask if window is None else mask & (delta < window)
 
 
+def sliding_sink_attention(q_BHTD: torch.Tensor, k_BKTD: torch.Tensor, v_BKTD: torch.Tensor,
+                           sinks_H: torch.Tensor, *, window: int) -> torch.Tensor:
+    """Causal sliding-window sink attention over one sequence, computing only the band: queries go in
+    blocks of `window`, and block b needs keys from blocks b-1 and b alone (T x 2W work, not T x T)."""
+    B, H, T, Dh = q_BHTD.shape
+    K, W = k_BKTD.shape[1], window
+    if T <= 2 * W:  # the band is most of the square anyway
+        positions = torch.arange(T, device=q_BHTD.device)
+        return sink_attention(q_BHTD, k_BKTD, v_BKTD, sinks_H, mask_TS=causal_mask(positions, positions, W))
+    n_blocks = -(-T // W)
+    pad = n_blocks * W - T  # queries past T are dropped; keys past T are in every real query's future
+    q = F.pad(q_BHTD, (0, 0, 0, pad)).view(B, H, n_blocks, W, Dh).transpose(1, 2).reshape(-1, H, W, Dh)
+
+    def block_context(x_BKTD: torch.Tensor) -> torch.Tensor:  # -> (B * n_blocks, K, 2W, Dh)
+        x = F.pad(x_BKTD, (0, 0, W, pad)).view(B, K, n_blocks + 1, W, Dh)  # one zero block in front
+        return torch.cat([x[:, :, :-1], x[:, :, 1:]], dim=3).transpose(1, 2).reshape(-1, K, 2 * W, Dh)
+
+    # query i of block b sits at b*W + i; context key j at (b-1)*W + j: visible iff i < j <= i + W
+    i, j = torch.arange(W, device=q.device)[:, None], torch.arange(2 * W, device=q.device)[None, :]
+    mask = ((j > i) & (j <= i + W)).expand(n_blocks, W, 2 * W).clone()
+    mask[0, :, :W] = False  # block 0's "previous block" is padding
+    mask = mask.unsqueeze(1).repeat(B, 1, 1, 1)  # (B * n_blocks, 1, W, 2W)
+    out = sink_attention(q, block_context(k_BKTD), block_context(v_BKTD), sinks_H, mask_TS=mask)
+    return out.view(B, n_blocks, H, W, Dh).transpose(1, 2).reshape(B, H, n_blocks * W, Dh)[:, :, :T]
+
+
 def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Tensor, sinks_H: torch.Tensor,
                    *, mask_TS: torch.Tensor | None) -> torch.Tensor:
     """softmax([q.k * scale, sink]) @ [v, 0] per head. mask (..., T, S) bool, True = attend; None =
@@ -93,29 +121,3 @@ def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Ten
 def extended_head_dim(head_dim: int, device: torch.device) -> int:
     """Head dim plus the sink lane; CUDA's fused SDPA kernels want a multiple of 8 (CPU's take any)."""
     return head_dim + 1 if device.type == "cpu" else -(-(head_dim + 1) // 8) * 8
-
-
-def sliding_sink_attention(q_BHTD: torch.Tensor, k_BKTD: torch.Tensor, v_BKTD: torch.Tensor,
-                           sinks_H: torch.Tensor, *, window: int) -> torch.Tensor:
-    """Causal sliding-window sink attention over one sequence, computing only the band: queries go in
-    blocks of `window`, and block b needs keys from blocks b-1 and b alone (T x 2W work, not T x T)."""
-    B, H, T, Dh = q_BHTD.shape
-    K, W = k_BKTD.shape[1], window
-    if T <= 2 * W:  # the band is most of the square anyway
-        positions = torch.arange(T, device=q_BHTD.device)
-        return sink_attention(q_BHTD, k_BKTD, v_BKTD, sinks_H, mask_TS=causal_mask(positions, positions, W))
-    n_blocks = -(-T // W)
-    pad = n_blocks * W - T  # queries past T are dropped; keys past T are in every real query's future
-    q = F.pad(q_BHTD, (0, 0, 0, pad)).view(B, H, n_blocks, W, Dh).transpose(1, 2).reshape(-1, H, W, Dh)
-
-    def block_context(x_BKTD: torch.Tensor) -> torch.Tensor:  # -> (B * n_blocks, K, 2W, Dh)
-        x = F.pad(x_BKTD, (0, 0, W, pad)).view(B, K, n_blocks + 1, W, Dh)  # one zero block in front
-        return torch.cat([x[:, :, :-1], x[:, :, 1:]], dim=3).transpose(1, 2).reshape(-1, K, 2 * W, Dh)
-
-    # query i of block b sits at b*W + i; context key j at (b-1)*W + j: visible iff i < j <= i + W
-    i, j = torch.arange(W, device=q.device)[:, None], torch.arange(2 * W, device=q.device)[None, :]
-    mask = ((j > i) & (j <= i + W)).expand(n_blocks, W, 2 * W).clone()
-    mask[0, :, :W] = False  # block 0's "previous block" is padding
-    mask = mask.unsqueeze(1).repeat(B, 1, 1, 1)  # (B * n_blocks, 1, W, 2W)
-    out = sink_attention(q, block_context(k_BKTD), block_context(v_BKTD), sinks_H, mask_TS=mask)
-    return out.view(B, n_blocks, H, W, Dh).transpose(1, 2).reshape(B, H, n_blocks * W, Dh)[:, :, :T]
