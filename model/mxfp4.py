@@ -35,6 +35,8 @@ def quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     K = x.shape[-1]
     if K % BLOCK_SIZE:
         raise ValueError(f"MXFP4 needs the blocked dim to be a multiple of {BLOCK_SIZE}, got {K}")
+    if not torch.isfinite(x).all():
+        raise ValueError("MXFP4 cannot encode inf/nan (E2M1 has neither)")
     xb = x.float().reshape(*x.shape[:-1], K // BLOCK_SIZE, BLOCK_SIZE)  # (..., G, 32)
     amax = xb.abs().amax(dim=-1)  # (..., G)
     # frexp: amax = m * 2**e with m in [0.5, 1), so floor(log2(amax)) = e - 1 (exact, no log rounding)
@@ -114,16 +116,20 @@ class MXFP4Experts(nn.Module):
                              alpha=self.alpha, limit=self.limit)
 
 
-def quantize_experts(model: nn.Module, args: ModelArgs) -> nn.Module:
-    """Replace every GroupedExperts in `model` by its MXFP4 form, in place; returns the model."""
+def quantize_experts(model: nn.Module, args: ModelArgs | None = None) -> nn.Module:
+    """Replace every GroupedExperts in `model` by its MXFP4 form, in place; returns the model.
+    `args` defaults to `model.args` (a Transformer's)."""
+    args = args if args is not None else model.args
     for module in list(model.modules()):
         if isinstance(getattr(module, "experts", None), GroupedExperts):
             module.experts = MXFP4Experts.from_float(module.experts, args)
     return model
 
 
-def dequantize_experts(model: nn.Module, args: ModelArgs, dtype: torch.dtype = torch.float32) -> nn.Module:
+def dequantize_experts(model: nn.Module, args: ModelArgs | None = None,
+                       dtype: torch.dtype = torch.float32) -> nn.Module:
     """Replace every MXFP4Experts by trainable GroupedExperts holding the dequantized weights, in place."""
+    args = args if args is not None else model.args
     for module in list(model.modules()):
         packed = getattr(module, "experts", None)
         if isinstance(packed, MXFP4Experts):

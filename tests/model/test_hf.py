@@ -59,7 +59,7 @@ def test_key_map_covers_every_parameter_both_ways(hf_small_model):
     ours = tiny_model()
     for name in ours.state_dict():
         assert hf.our_key(hf.hf_key(name)) == name
-    for name in quantize_experts(tiny_model(), ours.args).state_dict():
+    for name in quantize_experts(tiny_model()).state_dict():
         assert hf.our_key(hf.hf_key(name)) == name
     for name in hf_small_model.state_dict():
         assert hf.hf_key(hf.our_key(name)) == name

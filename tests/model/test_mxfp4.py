@@ -6,8 +6,8 @@ import copy
 import torch
 
 from model import hf
-from model.mxfp4 import (BLOCK_SIZE, E2M1_MAGNITUDES, MXFP4Experts, dequantize, dequantize_experts, pack_expert_weight, quantize,
-                         quantize_experts, unpack_expert_weight)
+from model.mxfp4 import (BLOCK_SIZE, E2M1_MAGNITUDES, MXFP4Experts, dequantize, dequantize_experts,
+                         pack_expert_weight, quantize, quantize_experts, unpack_expert_weight)
 from tests.model.conftest import random_tokens, tiny_model
 
 
@@ -78,11 +78,11 @@ def test_mxfp4_experts_model_is_close_to_the_float_model():
     tokens = random_tokens(model.args.vocab_size, 2, 48, seed=1)
     with torch.no_grad():
         expected = model(tokens)
-        quantize_experts(model, model.args)
+        quantize_experts(model)
         assert all(isinstance(layer.moe.experts, MXFP4Experts) for layer in model.layers)
         got = model(tokens)
         # on-the-fly dequantization computes exactly what float experts holding the rounded weights do
-        dense = dequantize_experts(copy.deepcopy(model), model.args)
+        dense = dequantize_experts(copy.deepcopy(model))
         assert (dense(tokens) - got).abs().max().item() <= 1e-6
     # Stated tolerance: E2M1 rounding is ~11% RMS per Gaussian weight, and at init the experts dominate
     # the residual stream, so logits move by about as much on average (measured 0.117); the top-1
@@ -96,7 +96,7 @@ def test_mxfp4_experts_model_is_close_to_the_float_model():
 def test_mxfp4_checkpoint_round_trip_through_transformers(tmp_path):
     from transformers import GptOssForCausalLM, Mxfp4Config
 
-    model = quantize_experts(tiny_model(seed=4), tiny_model(seed=4).args).eval()
+    model = quantize_experts(tiny_model(seed=4)).eval()
     hf.save(model, tmp_path)
     loaded = hf.load(tmp_path)  # stays packed
     experts = loaded.layers[0].moe.experts
