@@ -107,25 +107,29 @@ def grouped_matmul(x_NI: torch.Tensor, w_EIO: torch.Tensor, counts_E: torch.Tens
     x, w = x_NI.to(dtype), w_EIO.to(dtype)
     if _grouped_mm_supported(x, w):
         offsets = torch.cumsum(counts_E, dim=0, dtype=torch.int32)
-        return _ContiguousGrad.apply(torch._grouped_mm(x, w, offs=offsets))
+        return _ContiguousGrad.apply(_GROUPED_MM(x, w, offs=offsets))
     # Fallback: one matmul per expert (a loop over experts, never over tokens).
     chunks = torch.split(x, counts_E.tolist())
     return torch.cat([chunk @ w[e] for e, chunk in enumerate(chunks)], dim=0)
 
 
+# the public name since torch 2.10; same kernel
+_GROUPED_MM = getattr(F, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
+
+
 def _grouped_mm_supported(x: torch.Tensor, w: torch.Tensor) -> bool:
-    if not hasattr(torch, "_grouped_mm"):
+    if _GROUPED_MM is None:
         return False
     if x.device.type == "cpu":
         return x.dtype in (torch.float32, torch.bfloat16)
-    # CUDA kernels: bf16 with 16-byte aligned rows.
-    return (x.device.type == "cuda" and x.dtype == torch.bfloat16
-            and x.shape[-1] % 8 == 0 and w.shape[-1] % 8 == 0)
+    # CUDA kernels: bf16 with 16-byte aligned rows, on sm80 or newer.
+    return (x.device.type == "cuda" and x.dtype == torch.bfloat16 and x.shape[-1] % 8 == 0
+            and w.shape[-1] % 8 == 0 and torch.cuda.get_device_capability(x.device) >= (8, 0))
 
 
 class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the incoming gradient contiguous: `torch._grouped_mm`'s backward
-    rejects the stride-0 gradients that e.g. `.sum()` produces."""
+    """Identity whose backward makes the incoming gradient contiguous: grouped_mm's backward rejects
+    the stride-0 gradients that e.g. `.sum()` produces."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor) -> torch.Tensor:

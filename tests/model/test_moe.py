@@ -109,10 +109,10 @@ def test_grouped_matmul_paths_agree_including_backward():
     x = torch.randn(13, 16, generator=g, dtype=torch.float64)
     w = torch.randn(4, 16, 8, generator=g, dtype=torch.float64)
     xs, ws = [x.clone().requires_grad_() for _ in range(2)], [w.clone().requires_grad_() for _ in range(2)]
-    fast = grouped_matmul(xs[0].float(), ws[0].float(), counts)  # torch._grouped_mm
+    fast = grouped_matmul(xs[0].float(), ws[0].float(), counts)  # grouped_mm kernel
     slow = grouped_matmul(xs[1], ws[1], counts)  # per-expert loop (float64 has no grouped kernel)
     assert (fast.double() - slow).abs().max().item() < 1e-5
-    fast.sum().backward()  # a stride-0 gradient, which torch._grouped_mm's backward rejects unwrapped
+    fast.sum().backward()  # a stride-0 gradient, which grouped_mm's backward rejects unwrapped
     slow.sum().backward()
     assert (xs[0].grad - xs[1].grad).abs().max().item() < 1e-5
     assert (ws[0].grad - ws[1].grad).abs().max().item() < 1e-5
