@@ -1,1 +1,14 @@
-"""GPT-OSS architecture in plain PyTorch (no parallel machinery here)."""
+"""GPT-OSS architecture in plain PyTorch (no parallel machinery here).
+
+    from model import Transformer, get_preset
+    model = Transformer(get_preset("tiny")); model.init_weights()
+    logits = model(tokens)                       # (B, T, V)
+    logits, aux = model.forward_with_aux(tokens) # aux.aux_loss, aux.tokens_per_expert (L, E)
+
+Checkpoints: `model.hf.load` / `model.hf.save` (HF GptOss, safetensors). Sampling: `model.generate`.
+Sizes: `python -m model.info --preset gpt-oss-120b`.
+"""
+from model.args import ModelArgs, get_preset
+from model.model import MoEAux, Transformer
+
+__all__ = ["ModelArgs", "MoEAux", "Transformer", "get_preset"]

@@ -1,0 +1,128 @@
+"""GPT-OSS decoder in plain PyTorch: embeddings -> n_layers x (RMSNorm -> sink attention -> residual,
+RMSNorm -> top-k MoE -> residual) -> RMSNorm -> unembedding. Layers alternate sliding-window and full
+causal attention (`ModelArgs.layer_types`). Logits equal HF `GptOssForCausalLM` (see tests/model).
+
+Interfaces for the trainer:
+- `Transformer(args)` builds uninitialised weights (meta-device friendly); call `init_weights()`.
+- `forward(tokens_BT) -> logits (B, T, V)`; `forward_with_aux(tokens_BT) -> (logits, MoEAux)` adds the
+  load-balancing loss (mean over layers) and the per-layer expert slot counts (L, E).
+- `set_rope(yarn_factor=..., original_context=...)` switches YaRN at a phase boundary, no new weights.
+- Parallelism is applied from outside: see the docstrings of `model/attention.py` (TP) and
+  `model/moe.py` (the experts contract for EP).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from model.args import SLIDING, ModelArgs
+from model.attention import Attention
+from model.moe import MoE
+from model.mxfp4 import MXFP4Experts
+from model.rope import RotaryEmbedding
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight in float32, cast back to x's dtype (as HF GptOss)."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (self.weight * x32).to(x.dtype)
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, args: ModelArgs, layer_id: int, *, mxfp4_experts: bool = False):
+        super().__init__()
+        self.layer_id = layer_id
+        self.attention_norm = RMSNorm(args.dim, args.norm_eps)
+        self.attention = Attention(args, sliding=args.layer_types[layer_id] == SLIDING)
+        self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.moe = MoE(args, experts=MXFP4Experts(args) if mxfp4_experts else None)
+
+    def forward(self, x_BTD: torch.Tensor, cos_TF: torch.Tensor, sin_TF: torch.Tensor,
+                positions_T: torch.Tensor, cache=None) -> torch.Tensor:
+        x_BTD = x_BTD + self.attention(self.attention_norm(x_BTD), cos_TF, sin_TF, positions_T, cache)
+        return x_BTD + self.moe(self.ffn_norm(x_BTD))
+
+
+@dataclass
+class MoEAux:
+    aux_loss: torch.Tensor  # scalar, mean over layers of the per-layer load-balancing loss
+    tokens_per_expert: torch.Tensor  # (L, E) int64, (token, choice) slots each expert received
+
+
+class Transformer(nn.Module):
+    def __init__(self, args: ModelArgs, *, mxfp4_experts: bool = False):
+        super().__init__()
+        self.args = args
+        self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
+        self.rope = RotaryEmbedding(args)
+        self.layers = nn.ModuleList(
+            TransformerBlock(args, i, mxfp4_experts=mxfp4_experts) for i in range(args.n_layers))
+        self.norm = RMSNorm(args.dim, args.norm_eps)
+        self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
+
+    def forward(self, tokens_BT: torch.Tensor, *, cache=None) -> torch.Tensor:
+        """Logits (B, T, V). With `cache` (a KVCache per layer, model/generate.py) the tokens continue
+        the cached positions, and the cache takes their keys/values."""
+        T = tokens_BT.shape[1]
+        start = 0 if cache is None else cache[0].length
+        positions_T = torch.arange(start, start + T, device=tokens_BT.device)
+        cos_TF, sin_TF = self.rope(positions_T)
+        h_BTD = self.tok_embeddings(tokens_BT)
+        for i, layer in enumerate(self.layers):
+            h_BTD = layer(h_BTD, cos_TF, sin_TF, positions_T, None if cache is None else cache[i])
+        return self.output(self.norm(h_BTD))
+
+    def forward_with_aux(self, tokens_BT: torch.Tensor) -> tuple[torch.Tensor, MoEAux]:
+        logits = self.forward(tokens_BT)
+        return logits, self.moe_aux()
+
+    def moe_aux(self) -> MoEAux:
+        """The MoE statistics of the last forward."""
+        moes = [layer.moe for layer in self.layers]
+        return MoEAux(aux_loss=torch.stack([m.aux_loss for m in moes]).mean(),
+                      tokens_per_expert=torch.stack([m.tokens_per_expert for m in moes]))
+
+    def set_rope(self, *, yarn_factor: float, original_context: int) -> None:
+        """Switch YaRN settings (phase boundary): updates `args` (so a saved config says so) and
+        recomputes the rotary frequencies; no weight changes. yarn_factor 1.0 = plain RoPE."""
+        self.args = dataclasses.replace(self.args, yarn_factor=yarn_factor, yarn_original_context=original_context)
+        self.rope.configure(self.args)
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Normal(0, init_std) matrices and embeddings, zero biases and sinks, unit norms; the two
+        projections writing into the residual stream (o_proj, experts' down_proj) are scaled by
+        1/sqrt(2 * n_layers) (GPT-2) so the residual variance does not grow with depth."""
+        std = self.args.init_std
+        out_std = std / math.sqrt(2 * self.args.n_layers)
+        nn.init.normal_(self.tok_embeddings.weight, std=std)
+        nn.init.normal_(self.output.weight, std=std)
+        self.norm.weight.fill_(1.0)
+        for layer in self.layers:
+            attn, moe = layer.attention, layer.moe
+            layer.attention_norm.weight.fill_(1.0)
+            layer.ffn_norm.weight.fill_(1.0)
+            for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, moe.router):
+                nn.init.normal_(proj.weight, std=out_std if proj is attn.o_proj else std)
+                nn.init.zeros_(proj.bias)
+            nn.init.zeros_(attn.sinks)
+            experts = moe.experts
+            if isinstance(experts, MXFP4Experts):
+                raise ValueError("init_weights: MXFP4 experts are loaded, not initialised; "
+                                 "initialise a float model and quantize it")
+            nn.init.normal_(experts.gate_up_proj, std=std)
+            nn.init.normal_(experts.down_proj, std=out_std)
+            nn.init.zeros_(experts.gate_up_proj_bias)
+            nn.init.zeros_(experts.down_proj_bias)
