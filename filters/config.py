@@ -29,6 +29,9 @@ class CbrnConfig:
     max_snippets_per_term: int = 2
     keep_removed_text: bool = False    # removed documents keep id, sha256, source; the text only if true
     batch_size: int = 256
+    # the audit report (`python -m filters.audit`); read by filters/audit only, not by the filter
+    audit_labeled: str = ""            # labeled JSONL ({"text","label"}) to evaluate the run's filter on; "" = none
+    audit_sample: int = 20             # removed documents (and hard negatives) listed in the report
 
     def validate(self) -> None:
         for key in ("threshold", "threshold_strong", "threshold_without_terms"):
@@ -50,5 +53,7 @@ class CbrnConfig:
                               f"got {self.chunk_overlap_words}")
         if not 0 <= self.snippet_words <= 8:
             raise ConfigError(f"cbrn.snippet_words: must be between 0 and 8, got {self.snippet_words}")
+        if self.audit_sample < 0:
+            raise ConfigError(f"cbrn.audit_sample: must be >= 0, got {self.audit_sample}")
         if self.blocklist_min_density < 0:
             raise ConfigError(f"cbrn.blocklist_min_density: must be >= 0, got {self.blocklist_min_density}")

@@ -1,0 +1,113 @@
+"""The report's plots, drawn from the numbers in audit.json only.
+
+Deterministic bytes: Agg backend, matplotlib's default style (not the user's matplotlibrc), no
+"Software" metadata (PNG has no date field otherwise), math text off (a term with '$' stays text).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from common.io import atomic_write_bytes  # noqa: E402
+
+RC = {"text.parse_math": False, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+TOP_TERMS = 20
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def funnel(acc: dict) -> bytes | None:
+    rows = [(s, a["stats"]) for s, a in acc.items() if "stats" in a]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], [r["in"] for _, r in rows], 0.4, label="in", color="#9ab")
+    ax.bar([i + 0.2 for i in x], [r["kept"] for _, r in rows], 0.4, label="kept", color="#2a6")
+    for i, (_, r) in enumerate(rows):
+        ax.annotate(f"{r['kept']:,}", (i + 0.2, r["kept"]), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), [s for s, _ in rows])
+    ax.set(ylabel="documents", title="documents in and kept per stage")
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
+def removals(acc: dict) -> bytes | None:
+    bars = [(f"{s}: {r}", n, dec) for s, a in acc.items() if "stats" in a
+            for dec in ("removed", "quarantined") for r, n in a["stats"][dec].items()]
+    if not bars:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.32 * len(bars)))
+    colors = {"removed": "#c63", "quarantined": "#88a"}
+    ax.barh(range(len(bars)), [b[1] for b in bars], color=[colors[b[2]] for b in bars])
+    for i, b in enumerate(bars):
+        ax.annotate(f" {b[1]:,} {b[2]}", (b[1], i), va="center", fontsize=8)
+    ax.set_yticks(range(len(bars)), [b[0] for b in bars])
+    ax.invert_yaxis()
+    ax.set(xlabel="documents", title="removed and quarantined documents by stage and reason")
+    ax.margins(x=0.25)
+    return _png(fig)
+
+
+def scores(cbrn: dict) -> bytes | None:
+    sc = cbrn.get("scores") or {}
+    edges = sc.get("bins") or []
+    if len(edges) < 2:
+        return None
+    lefts, widths = edges[:-1], [b - a for a, b in zip(edges[:-1], edges[1:])]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for name, color in (("kept", "#2a6"), ("removed", "#c63")):
+        counts = sc.get(name) or []
+        if len(counts) == len(lefts):
+            ax.bar(lefts, counts, widths, align="edge", alpha=0.55, color=color, label=f"{name} ({sum(counts):,})",
+                   log=True)
+    pol = (cbrn.get("filter") or {}).get("policy") or {}
+    for key, style in (("threshold", "-"), ("threshold_strong", "--"), ("threshold_without_terms", ":")):
+        if isinstance(pol.get(key), (int, float)):
+            ax.axvline(pol[key], color="k", ls=style, lw=1, label=f"{key} {pol[key]:.3f}")
+    ax.set(xlabel="classifier score (best chunk)", ylabel="documents (log)", title="CBRN classifier scores")
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
+def counts_bar(counts: dict | None, title: str, color: str) -> bytes | None:
+    if not counts:
+        return None
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TERMS]
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.28 * len(items)))
+    ax.barh(range(len(items)), [v for _, v in items], color=color)
+    ax.set_yticks(range(len(items)), [k for k, _ in items])
+    ax.invert_yaxis()
+    ax.set(xlabel="removed documents", title=title)
+    return _png(fig)
+
+
+def write_plots(audit: dict, out_dir: Path) -> dict[str, str]:
+    """Write every plot that has data as `<name>.png` in out_dir; returns {name: file name}."""
+    out: dict[str, str] = {}
+    with plt.style.context("default"), matplotlib.rc_context(RC):
+        cbrn = audit["cbrn"]
+        figs = {"funnel": funnel(audit["stages"]), "removals": removals(audit["stages"]),
+                "scores": scores(cbrn) if cbrn.get("present") else None,
+                "terms": counts_bar(cbrn.get("terms"), "top matched terms among removed documents", "#a54"),
+                "lists": counts_bar(cbrn.get("lists"), "matched lists among removed documents", "#57a")}
+        for name, data in figs.items():
+            if data is not None:
+                atomic_write_bytes(out_dir / f"{name}.png", data)
+                out[name] = f"{name}.png"
+        if audit.get("evaluation"):
+            from filters.evaluate import write_plot
+            write_plot(audit["evaluation"], out_dir / "evaluation.png")
+            out["evaluation"] = "evaluation.png"
+    return out

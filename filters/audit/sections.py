@@ -1,0 +1,203 @@
+"""The report's content as a list of blocks, rendered twice (HTML and Markdown) from one definition.
+
+Blocks: ("h", level, text) | ("p", text) | ("bad", [lines]) | ("ok", text) | ("table", header, rows)
+| ("img", name, alt) | ("details", summary, [blocks]). Cells are strings, or Snips (document context,
+rendered as code with the match highlighted). Escaping happens in render.py, never here.
+"""
+from __future__ import annotations
+
+from filters.audit.snippets import SNIPPET_WORDS
+
+
+class Snip(str):
+    """Context from a document (already clipped by snippets.clip)."""
+
+
+class Bad(str):
+    """A failed check: shown in red / bold."""
+
+
+def n(v) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else ("—" if v is None else str(v))
+
+
+def f(v, digits: int = 4) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
+
+
+def by_reason(d: dict) -> str:
+    return ", ".join(f"{r} {n(c)}" for r, c in d.items()) or "0"
+
+
+def _terms_cell(row: dict) -> list:
+    out = []
+    for t in row["terms"]:
+        lists = f" [{', '.join(t['lists'])}]" if t["lists"] else ""
+        out.append(f"{t['term']} ×{n(t['count'])}{lists}")
+        out.extend(Snip(c) for c in t["context"])
+    if row["terms_total"] > len(row["terms"]):
+        out.append(f"… {row['terms_total'] - len(row['terms'])} more terms")
+    return out or ["(no lexicon term; classifier score only)"]
+
+
+# ---------------------------------------------------------------- sections
+
+def accounting(audit: dict) -> list:
+    rows = []
+    for s, a in audit["stages"].items():
+        if a["status"] == "not run":
+            rows.append([s, "not run (no stats.json, no ledger)"] + [""] * 7)
+            continue
+        st, led = a.get("stats"), a["ledger"]
+        src = a.get("input_stage")
+        flow = "—" if not src else (f"{src} kept {n(a.get('input_kept'))}: ok" if a.get("flow_ok") else
+                                    Bad(f"MISMATCH: {src} kept {n(a.get('input_kept'))}"))
+        recount = (f"{n(led['in'])} rows, equal" if a.get("ledger_matches_stats") else
+                   Bad(f"MISMATCH: {n(led['in'])} rows: in {n(led['in'])}, kept {n(led['kept'])}, removed "
+                       f"{by_reason(led['removed'])}, quarantined {by_reason(led['quarantined'])}") if st else
+                   Bad(f"{n(led['in'])} rows (no stats.json)"))
+        balance = "ok" if a["ledger_balanced"] and (a.get("stats_balanced") or not st) else Bad("DOES NOT BALANCE")
+        b = st or led
+        status = a["status"] if a["status"] == "complete" else Bad(a["status"])
+        rows.append([s, status, n(b["in"]), n(b["kept"]), by_reason(b["removed"]), by_reason(b["quarantined"]),
+                     recount, balance, flow])
+    return [
+        ("h", 2, "1. Accounting"),
+        ("p", "Per stage, from its stats.json; the ledger column recounts every row of the stage's ledger "
+              "(books_from_ledger) and must equal stats.json exactly. Books balance: in = kept + removed + "
+              "quarantined. Input: a stage receives exactly what the stage it read from kept."),
+        ("table", ["stage", "status", "in", "kept", "removed", "quarantined", "ledger recount", "books balance",
+                   "input"], rows),
+        ("img", "funnel", "documents in and kept per stage"),
+        ("img", "removals", "removed and quarantined documents by stage and reason"),
+    ]
+
+
+def _filter_blocks(c: dict) -> list:
+    fp = c.get("filter") or {}
+    if not fp:
+        return [("p", "cbrn/stats.json records no filter fingerprint.")]
+    rows = [["lexicon version", str(fp.get("lexicon_version"))], ["lexicon sha256", str(fp.get("lexicon_sha256"))],
+            ["model sha256", str(fp.get("model_sha256"))], ["policy sha256", str(fp.get("policy_sha256"))]]
+    rows += [[f"policy.{k}", str(v)] for k, v in sorted((fp.get("policy") or {}).items())]
+    return [("h", 3, "Filter"), ("table", ["key", "value"], rows)]
+
+
+def _scores_blocks(c: dict) -> list:
+    sc = c.get("scores") or {}
+    edges = sc.get("bins") or []
+    if len(edges) < 2:
+        return [("h", 3, "Scores"), ("p", "cbrn/stats.json records no score histogram.")]
+    kept, rem = sc.get("kept") or [], sc.get("removed") or []
+    rows = [[f"{f(a, 3)}–{f(b, 3)}", n(kept[i] if i < len(kept) else None), n(rem[i] if i < len(rem) else None)]
+            for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]
+    return [("h", 3, "Scores"),
+            ("p", "Histogram of the best-chunk classifier score from cbrn/stats.json (documents scored by the stage); "
+                  "the vertical lines are the policy's thresholds."),
+            ("img", "scores", "classifier score histogram, kept vs removed"),
+            ("details", "histogram counts", [("table", ["score bin", "kept", "removed"], rows)])]
+
+
+def _counts_blocks(title: str, counts: dict | None, what: str, img: str) -> list:
+    if not counts:
+        return [("h", 3, title), ("p", f"cbrn/stats.json records no {what}.")]
+    rows = [[k, n(v)] for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return [("h", 3, title), ("img", img, title), ("details", f"all {len(rows)} {what}", [("table", [what, "removed docs"], rows)])]
+
+
+def cbrn(audit: dict) -> list:
+    c = audit["cbrn"]
+    out = [("h", 2, "2. CBRN filter")]
+    if not c.get("present"):
+        return out + [("p", "The cbrn stage has not run in this run directory (no cbrn/stats.json, no ledger).")]
+    if not c.get("complete"):
+        out.append(("bad", ["The cbrn stage did not finish (no cbrn/stats.json): the figures below come from the "
+                            "ledger rows written so far."]))
+    k = c["counts"]
+    out += [("p", f"From the cbrn ledger: {n(k['removed'])} removed ({n(k['removed_without_terms'])} of them with no "
+                  f"lexicon term, on the classifier score alone), {n(k['kept_scored'])} kept after scoring, "
+                  f"{n(k['kept_with_terms'])} kept with lexicon hits (hard negatives), {n(k['errors'])} quarantined "
+                  "because the filter failed (fail closed).")]
+    out += _filter_blocks(c) + _scores_blocks(c)
+    out += _counts_blocks("Top matched terms", c.get("terms"), "terms", "terms")
+    out += _counts_blocks("Matched lists", c.get("lists"), "lists", "lists")
+    rule = (f"Context: at most {SNIPPET_WORDS} words either side of each match, re-clipped by the audit; no other "
+            "text of a document is shown.")
+    rows = [[r["id"], r["reason"], f"{f(r['score'])} / {f(r['threshold'])}", (r.get("sha256") or "—")[:16],
+             f"{r.get('source') or '—'}:{n(r.get('line'))}", _terms_cell(r)] for r in c["sample"]]
+    out += [("h", 3, "Removed documents (sample)"),
+            ("p", f"{c['sample_rule']}. {rule}"),
+            ("table", ["id", "reason", "score / threshold", "sha256", "source:line", "matched terms and context"], rows)
+            if rows else ("p", "No document was removed.")]
+    hard = c["hard_negatives"]
+    rows = [[r["id"], f"{f(r['score'])} / {f(r['threshold'])}", _terms_cell(r)] for r in hard]
+    out += [("h", 3, "Hard negatives: kept despite lexicon hits"),
+            ("p", f"{n(k['kept_with_terms'])} kept documents matched lexicon terms but stayed below the threshold; "
+                  f"the {n(len(hard))} closest to removal (highest score first). {rule}"),
+            ("table", ["id", "score / threshold", "matched terms and context"], rows)
+            if rows else ("p", "No kept document had a lexicon hit.")]
+    if c["errors"]:
+        out += [("h", 3, "Filter errors (quarantined)"),
+                ("table", ["id", "reason", "error"], [[e["id"], e["reason"], e["error"]] for e in c["errors"]])]
+    return out
+
+
+def evaluation(audit: dict) -> list:
+    ev = audit.get("evaluation")
+    out = [("h", 2, "3. Evaluation on a labeled set")]
+    if not ev:
+        return out + [("p", "No labeled set was given (python -m filters.audit RUN_DIR --labeled FILE, or "
+                            "cbrn.audit_labeled in the config).")]
+    cs = ev["curves"]["classifier_score"]
+    rows = [["labeled set", ev["data"]], ["sha256", ev["sha256"]],
+            ["documents", f"{n(ev['n'])} ({n(ev['positives'])} positive, {n(ev['negatives'])} negative)"],
+            ["tp / fp / fn / tn", f"{n(ev['tp'])} / {n(ev['fp'])} / {n(ev['fn'])} / {n(ev['tn'])}"],
+            ["recall", f(ev["recall"])], ["false positive rate", f(ev["fpr"])], ["precision", f(ev["precision"])],
+            ["ROC AUC (classifier score)", f(cs["roc_auc"])], ["filter errors", n(ev["errors"])],
+            ["same filter as the run", "yes" if ev["fingerprint_matches_run"] else Bad("NO")]]
+    fails = [[n(x["line"]), n(x["label"]), x["decision"], x["reason"] or "—", f"{f(x['score'])} / {f(x['threshold'])}",
+              ", ".join(x["terms"]) or "—", x["note"]] for x in ev["false_negatives"] + ev["false_positives"]]
+    out += [("p", "The run's filter (same config) applied to the labeled set; this is the one section that runs "
+                  "the filter instead of reading the ledger. Texts of the labeled set are not shown."),
+            ("table", ["metric", "value"], rows), ("img", "evaluation", "ROC and precision-recall curves")]
+    if fails:
+        out += [("details", f"{len(fails)} misclassified labeled documents",
+                 [("table", ["line", "label", "decision", "reason", "score / threshold", "terms", "note"], fails)])]
+    return out
+
+
+def reproduce(audit: dict) -> list:
+    h = audit["hashes"]
+    rows = [["config", h["config"]["path"], h["config"]["sha256"] or "missing", "—"]]
+    for k in ("lexicon", "model", "model_metadata"):
+        e = h[k]
+        rec = e.get("recorded")
+        rows.append([k, e["path"], e["sha256"] or Bad("missing"),
+                     "—" if rec is None else ("same" if rec == e["sha256"] else Bad(f"DIFFERS: run used {rec}"))])
+    out = [("h", 2, "4. Reproduce"),
+            ("p", "sha256 of everything that decides the outputs, and of the outputs. To reproduce: "
+                  "python -m pipeline run --config RUN_DIR/config.json --run-dir NEW_DIR, then "
+                  "python -m filters.audit NEW_DIR; every input and stage digest below must be equal."),
+            ("table", ["what", "path", "sha256", "recorded by the cbrn stage"], rows),
+            ("h", 3, "Inputs"),
+            ("p", f"From ingest/inputs.json; digest of the list: {h['inputs_digest'] or '—'}"),
+            ("table", ["path", "kind", "sha256"], [[i["path"], i.get("kind") or "—", i["sha256"] or Bad("MISSING")]
+                                                 for i in h["inputs"]]) if h["inputs"] else ("p", "No inputs.json.")]
+    rows = [[s, n(e["files"]), n(e["bytes"]), e["digest"]] for s, e in h["stages"].items()]
+    out += [("h", 3, "Outputs per stage"),
+            ("p", "Every file of the stage directory except logs/, _tasks/, work/ and timing.json; the digest is "
+                  "sha256 over sorted 'path sha256' lines (per-file list in audit.json)."),
+            ("table", ["stage", "files", "bytes", "digest"], rows)]
+    for s, e in h["stages"].items():
+        out.append(("details", f"{s}: {n(e['files'])} files",
+                    [("table", ["path", "sha256"], [[x["path"], x["sha256"]] for x in e["file_list"]])]))
+    return out
+
+
+def blocks(audit: dict) -> list:
+    status = ("bad", audit["problems"]) if audit["problems"] else ("ok", "All checks pass: every stage's books "
+                                                                          "balance and equal a recount of its ledger.")
+    return [("h", 1, f"CBRN audit report: run {audit['run']}"), status,
+            ("p", "Every number comes from a ledger or stats file of the run directory (except the labeled-set "
+                  "evaluation). No text of a removed document is shown beyond a few words around a matched term."),
+            *accounting(audit), *cbrn(audit), *evaluation(audit), *reproduce(audit)]
