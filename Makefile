@@ -12,7 +12,8 @@ N ?= 50
 PIPELINE := $(PY) -m pipeline run --preset $(PRESET) --run-dir $(RUN_DIR) --workers $(WORKERS) \
 	$(if $(CONFIG),--config $(CONFIG)) $(foreach i,$(INPUT),--input $(i))
 
-.PHONY: setup demo test test-fast ingest dedupe cbrn tokenize train audit pipeline bench chaos clean
+.PHONY: setup demo test test-fast ingest dedupe cbrn tokenize train audit pipeline bench chaos clean \
+	cbrn-model slurm-pipeline slurm-status
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,16 @@ pipeline: setup
 
 ingest dedupe cbrn tokenize audit: setup
 	$(PIPELINE) --stages $@
+
+cbrn-model: setup
+	$(PY) -m filters.cbrn build-default
+
+slurm-pipeline: setup
+	$(PY) -m slurm submit --preset $(PRESET) --run-dir $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG)) \
+		$(foreach i,$(INPUT),--input $(i))
+
+slurm-status: setup
+	$(PY) -m slurm status $(RUN_DIR)
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
