@@ -133,13 +133,12 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
         return {"present": False}
     t = read_ledger(d)
     removed, hard, errors = [], [], []
-    kept_scored = kept_with_terms = removed_no_terms = 0
+    kept_with_terms = removed_no_terms = 0
     for doc_id, dec, reason, raw in zip(*(t.column(c).to_pylist() for c in ("id", "decision", "reason", "detail"))):
         if dec == reasons.KEPT:
             if raw == "{}":
                 continue
             det = _detail(raw)
-            kept_scored += det.get("score") is not None
             if det.get("terms"):
                 kept_with_terms += 1
                 hard.append((doc_id, "", det))
@@ -158,8 +157,8 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
     return {
         "present": True, "complete": stats is not None,
         "filter": st.get("filter"), "scores": st.get("scores"),
-        "terms": st.get("terms"), "lists": st.get("lists"),
-        "counts": {"removed": len(removed), "removed_without_terms": removed_no_terms, "kept_scored": kept_scored,
+        "terms": st.get("terms"), "lists": st.get("lists"), "kept_terms": st.get("kept_terms"),
+        "counts": {"removed": len(removed), "removed_without_terms": removed_no_terms,
                    "kept_with_terms": kept_with_terms, "errors": len(errors)},
         "sample_rule": f"up to {sample_n} removed documents, reasons round-robin, each reason in sha256(id) order",
         "sample": sample,

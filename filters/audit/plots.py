@@ -1,7 +1,7 @@
 """The report's plots, drawn from the numbers in audit.json only.
 
 Deterministic bytes: Agg backend, matplotlib's default style (not the user's matplotlibrc), no
-"Software" metadata (PNG has no date field otherwise), math text off (a term with '$' stays text).
+"Software" metadata (PNG has no date field otherwise). Labels from the run are escaped for math text.
 """
 from __future__ import annotations
 
@@ -12,11 +12,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from common.io import atomic_write_bytes  # noqa: E402
 
-RC = {"text.parse_math": False, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+RC = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
 TOP_TERMS = 20
+
+
+def _label(s: str) -> str:
+    """A run-supplied string as plain text ('$' would start math text)."""
+    return str(s).replace("$", r"\$")
 
 
 def _png(fig) -> bytes:
@@ -53,7 +59,7 @@ def removals(acc: dict) -> bytes | None:
     ax.barh(range(len(bars)), [b[1] for b in bars], color=[colors[b[2]] for b in bars])
     for i, b in enumerate(bars):
         ax.annotate(f" {b[1]:,} {b[2]}", (b[1], i), va="center", fontsize=8)
-    ax.set_yticks(range(len(bars)), [b[0] for b in bars])
+    ax.set_yticks(range(len(bars)), [_label(b[0]) for b in bars])
     ax.invert_yaxis()
     ax.set(xlabel="documents", title="removed and quarantined documents by stage and reason")
     ax.margins(x=0.25)
@@ -81,15 +87,16 @@ def scores(cbrn: dict) -> bytes | None:
     return _png(fig)
 
 
-def counts_bar(counts: dict | None, title: str, color: str) -> bytes | None:
+def counts_bar(counts: dict | None, title: str, color: str, xlabel: str = "removed documents") -> bytes | None:
     if not counts:
         return None
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TERMS]
     fig, ax = plt.subplots(figsize=(7, 0.8 + 0.28 * len(items)))
     ax.barh(range(len(items)), [v for _, v in items], color=color)
-    ax.set_yticks(range(len(items)), [k for k, _ in items])
+    ax.set_yticks(range(len(items)), [_label(k) for k, _ in items])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.invert_yaxis()
-    ax.set(xlabel="removed documents", title=title)
+    ax.set(xlabel=xlabel, title=title)
     return _png(fig)
 
 
@@ -101,7 +108,10 @@ def write_plots(audit: dict, out_dir: Path) -> dict[str, str]:
         figs = {"funnel": funnel(audit["stages"]), "removals": removals(audit["stages"]),
                 "scores": scores(cbrn) if cbrn.get("present") else None,
                 "terms": counts_bar(cbrn.get("terms"), "top matched terms among removed documents", "#a54"),
-                "lists": counts_bar(cbrn.get("lists"), "matched lists among removed documents", "#57a")}
+                "lists": counts_bar(cbrn.get("lists"), "lists of the terms matched in removed documents", "#57a",
+                                    "term matches"),
+                "kept_terms": counts_bar(cbrn.get("kept_terms"), "terms matched in kept documents (hard negatives)",
+                                         "#6a5", "kept documents")}
         for name, data in figs.items():
             if data is not None:
                 atomic_write_bytes(out_dir / f"{name}.png", data)

@@ -17,7 +17,7 @@ padding:0 1em;color:#222}
 h1{font-size:1.6em;border-bottom:2px solid #333}h2{margin-top:2em;border-bottom:1px solid #aaa}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td{overflow-wrap:anywhere}
+th{background:#f0f0f0}td{overflow-wrap:anywhere}td.nw{white-space:nowrap}
 code,.snip{font:12px ui-monospace,Menlo,Consolas,monospace}
 .snip{display:block;color:#333;background:#f7f7f2;margin:1px 0 3px 1em;padding:1px 4px}
 mark{background:#fd8}
@@ -48,6 +48,11 @@ def _cell_html(c) -> str:
     return f'<span class="flag">{_e(c)}</span>' if isinstance(c, Bad) else _e(c)
 
 
+def _td(c) -> str:
+    short = not isinstance(c, list) and len(str(c)) <= 32   # ids, reasons, scores: keep on one line
+    return f'<td class="nw">{_cell_html(c)}</td>' if short else f"<td>{_cell_html(c)}</td>"
+
+
 def _html_blocks(blocks: list, images: dict[str, bytes]) -> list[str]:
     out = []
     for b in blocks:
@@ -63,7 +68,7 @@ def _html_blocks(blocks: list, images: dict[str, bytes]) -> list[str]:
             out.append(f'<div class="bad">CHECKS FAILED<ul>{items}</ul></div>')
         elif kind == "table":
             head = "".join(f"<th>{_e(h)}</th>" for h in b[1])
-            rows = "".join("<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in r) + "</tr>" for r in b[2])
+            rows = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in b[2])
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif kind == "img":
             if b[1] in images:

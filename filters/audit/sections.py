@@ -77,10 +77,14 @@ def _filter_blocks(c: dict) -> list:
     fp = c.get("filter") or {}
     if not fp:
         return [("p", "cbrn/stats.json records no filter fingerprint.")]
+    pol = fp.get("policy") or {}
     rows = [["lexicon version", str(fp.get("lexicon_version"))], ["lexicon sha256", str(fp.get("lexicon_sha256"))],
             ["model sha256", str(fp.get("model_sha256"))], ["policy sha256", str(fp.get("policy_sha256"))]]
-    rows += [[f"policy.{k}", str(v)] for k, v in sorted((fp.get("policy") or {}).items())]
-    return [("h", 3, "Filter"), ("table", ["key", "value"], rows)]
+    rows += [[k, str(pol[k])] for k in ("threshold", "threshold_strong", "threshold_without_terms") if k in pol]
+    return [("h", 3, "Filter"), ("p", "As recorded by the cbrn stage in cbrn/stats.json."),
+            ("table", ["key", "value"], rows),
+            ("details", "the whole policy", [("table", ["policy key", "value"],
+                                              [[k, str(v)] for k, v in sorted(pol.items())])])]
 
 
 def _scores_blocks(c: dict) -> list:
@@ -98,11 +102,14 @@ def _scores_blocks(c: dict) -> list:
             ("details", "histogram counts", [("table", ["score bin", "kept", "removed"], rows)])]
 
 
-def _counts_blocks(title: str, counts: dict | None, what: str, img: str) -> list:
+def _counts_blocks(title: str, counts: dict | None, what: str, img: str, docs: str = "removed docs") -> list:
+    if counts is None:
+        return [("h", 3, title), ("p", f"cbrn/stats.json records no {what} counts.")]
     if not counts:
-        return [("h", 3, title), ("p", f"cbrn/stats.json records no {what}.")]
+        return [("h", 3, title), ("p", f"None ({docs}: no {what} matched).")]
     rows = [[k, n(v)] for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return [("h", 3, title), ("img", img, title), ("details", f"all {len(rows)} {what}", [("table", [what, "removed docs"], rows)])]
+    return [("h", 3, title), ("img", img, title),
+            ("details", f"table ({len(rows)} {what})", [("table", [what.rstrip("s"), docs], rows)])]
 
 
 def cbrn(audit: dict) -> list:
@@ -115,12 +122,14 @@ def cbrn(audit: dict) -> list:
                             "ledger rows written so far."]))
     k = c["counts"]
     out += [("p", f"From the cbrn ledger: {n(k['removed'])} removed ({n(k['removed_without_terms'])} of them with no "
-                  f"lexicon term, on the classifier score alone), {n(k['kept_scored'])} kept after scoring, "
+                  f"lexicon term, on the classifier score alone), "
                   f"{n(k['kept_with_terms'])} kept with lexicon hits (hard negatives), {n(k['errors'])} quarantined "
                   "because the filter failed (fail closed).")]
     out += _filter_blocks(c) + _scores_blocks(c)
     out += _counts_blocks("Top matched terms", c.get("terms"), "terms", "terms")
-    out += _counts_blocks("Matched lists", c.get("lists"), "lists", "lists")
+    out += _counts_blocks("Matched lists", c.get("lists"), "lists", "lists", "term matches in removed docs")
+    out += _counts_blocks("Terms matched in kept documents", c.get("kept_terms"), "terms", "kept_terms",
+                          "kept docs")
     rule = (f"Context: at most {SNIPPET_WORDS} words either side of each match, re-clipped by the audit; no other "
             "text of a document is shown.")
     rows = [[r["id"], r["reason"], f"{f(r['score'])} / {f(r['threshold'])}", (r.get("sha256") or "—")[:16],

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from filters.match import SNIPPET_CHARS, SNIPPET_WORDS
 
-MATCH_WORDS = 6      # a lexicon match is a short name; a longer bracket run is not a match
-MATCH_CHARS = 60
+MATCH_CHARS = 80     # a lexicon match is a name (longest alias ~55 chars); a longer bracket run is not one
 WITHHELD = "(context withheld: not in the snippet format)"
 
 
 def _spans(toks: list[str]) -> list[tuple[int, int]]:
-    """Candidate bracketed match runs [i, j] (inclusive) of at most MATCH_WORDS tokens."""
+    """Candidate bracketed match runs [i, j] (inclusive) of at most MATCH_CHARS characters; counted in
+    characters, not words, because a letter-split match ("s a r i n") is many short tokens."""
     out = []
     for i, t in enumerate(toks):
         if not t.startswith("["):
             continue
-        for j in range(i, min(i + MATCH_WORDS, len(toks))):
+        size = -1
+        for j in range(i, len(toks)):
+            size += len(toks[j]) + 1
+            if size > MATCH_CHARS:
+                break
             if toks[j].endswith("]"):
                 out.append((i, j))
                 break
@@ -45,8 +49,6 @@ def clip(snippet, aliases=()) -> str:
     names = {a.casefold() for a in aliases}
     i, j = next((s for s in spans if " ".join(toks[s[0]:s[1] + 1])[1:-1].strip().casefold() in names), spans[0])
     match = " ".join(toks[i:j + 1])
-    if len(match) > MATCH_CHARS:
-        match = match[:MATCH_CHARS - 2] + "…]"
     left = _cap_side(toks[max(0, i - SNIPPET_WORDS):i], from_left=True)
     right = _cap_side(toks[j + 1:j + 1 + SNIPPET_WORDS], from_left=False)
     return " ".join(left + [match] + right)
