@@ -102,11 +102,11 @@ def _scores_blocks(c: dict) -> list:
             ("details", "histogram counts", [("table", ["score bin", "kept", "removed"], rows)])]
 
 
-def _counts_blocks(title: str, counts: dict | None, what: str, img: str, docs: str = "removed docs") -> list:
+def _counts_blocks(title: str, counts: dict | None, what: str, img: str, docs: str, empty: str) -> list:
     if counts is None:
         return [("h", 3, title), ("p", f"cbrn/stats.json records no {what} counts.")]
     if not counts:
-        return [("h", 3, title), ("p", f"None ({docs}: no {what} matched).")]
+        return [("h", 3, title), ("p", empty)]
     rows = [[k, n(v)] for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return [("h", 3, title), ("img", img, title),
             ("details", f"table ({len(rows)} {what})", [("table", [what.rstrip("s"), docs], rows)])]
@@ -126,10 +126,12 @@ def cbrn(audit: dict) -> list:
                   f"{n(k['kept_with_terms'])} kept with lexicon hits (hard negatives), {n(k['errors'])} quarantined "
                   "because the filter failed (fail closed).")]
     out += _filter_blocks(c) + _scores_blocks(c)
-    out += _counts_blocks("Top matched terms", c.get("terms"), "terms", "terms")
-    out += _counts_blocks("Matched lists", c.get("lists"), "lists", "lists", "term matches in removed docs")
+    out += _counts_blocks("Top matched terms", c.get("terms"), "terms", "terms", "removed docs",
+                          "No lexicon term matched in any removed document.")
+    out += _counts_blocks("Matched lists", c.get("lists"), "lists", "lists", "term matches in removed docs",
+                          "No lexicon term matched in any removed document.")
     out += _counts_blocks("Terms matched in kept documents", c.get("kept_terms"), "terms", "kept_terms",
-                          "kept docs")
+                          "kept docs", "No kept document matched a lexicon term.")
     rule = (f"Context: at most {SNIPPET_WORDS} words either side of each match, re-clipped by the audit; no other "
             "text of a document is shown.")
     rows = [[r["id"], r["reason"], f"{f(r['score'])} / {f(r['threshold'])}", (r.get("sha256") or "—")[:16],
@@ -140,11 +142,13 @@ def cbrn(audit: dict) -> list:
             if rows else ("p", "No document was removed.")]
     hard = c["hard_negatives"]
     rows = [[r["id"], f"{f(r['score'])} / {f(r['threshold'])}", _terms_cell(r)] for r in hard]
-    out += [("h", 3, "Hard negatives: kept despite lexicon hits"),
-            ("p", f"{n(k['kept_with_terms'])} kept documents matched lexicon terms but stayed below the threshold; "
-                  f"the {n(len(hard))} closest to removal (highest score first). {rule}"),
-            ("table", ["id", "score / threshold", "matched terms and context"], rows)
-            if rows else ("p", "No kept document had a lexicon hit.")]
+    out.append(("h", 3, "Hard negatives: kept despite lexicon hits"))
+    if rows:
+        out += [("p", f"{n(k['kept_with_terms'])} kept document(s) matched lexicon terms but stayed below the "
+                      f"threshold; the {n(len(hard))} closest to removal (highest score first). {rule}"),
+                ("table", ["id", "score / threshold", "matched terms and context"], rows)]
+    else:
+        out.append(("p", "No kept document matched a lexicon term."))
     if c["errors"]:
         out += [("h", 3, "Filter errors (quarantined)"),
                 ("table", ["id", "reason", "error"], [[e["id"], e["reason"], e["error"]] for e in c["errors"]])]
