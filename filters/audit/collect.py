@@ -32,6 +32,12 @@ def _books(d: dict) -> dict:
             "quarantined": {k: v for k, v in sorted((d.get("quarantined") or {}).items()) if v}}
 
 
+def fmt_books(b: dict) -> str:
+    parts = [f"in {b['in']}", f"kept {b['kept']}"]
+    parts += [f"{k} {v}" for k, v in {**b["removed"], **b["quarantined"]}.items()]
+    return ", ".join(parts)
+
+
 def stage_accounting(run_dir: Path, stage: str, problems: list[str]) -> dict:
     d = run_dir / stage
     has_ledger = any((d / "ledger").glob("*.parquet"))
@@ -42,7 +48,7 @@ def stage_accounting(run_dir: Path, stage: str, problems: list[str]) -> dict:
     out = {"stage": stage, "status": "complete" if stats_p.is_file() else "incomplete", "ledger": recount,
            "ledger_balanced": Books.from_dict(recount).balanced()}
     if not out["ledger_balanced"]:
-        problems.append(f"{stage}: the ledger's own books do not balance: {recount}")
+        problems.append(f"{stage}: the ledger's own books do not balance: {fmt_books(recount)}")
     if not stats_p.is_file():
         problems.append(f"{stage}: no stats.json (the stage did not finish); ledger has {recount['in']} rows")
         return out
@@ -56,9 +62,10 @@ def stage_accounting(run_dir: Path, stage: str, problems: list[str]) -> dict:
     out["stats_balanced"] = Books.from_dict(books).balanced()
     out["ledger_matches_stats"] = books == recount
     if not out["stats_balanced"]:
-        problems.append(f"{stage}: stats.json books do not balance: {books}")
+        problems.append(f"{stage}: stats.json books do not balance: {fmt_books(books)}")
     if not out["ledger_matches_stats"]:
-        problems.append(f"{stage}: BOOKS MISMATCH: ledger recount {recount} != stats.json {books}")
+        problems.append(f"{stage}: BOOKS MISMATCH: the ledger recount ({fmt_books(recount)}) is not stats.json "
+                        f"({fmt_books(books)})")
     return out
 
 

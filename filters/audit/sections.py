@@ -168,7 +168,8 @@ def evaluation(audit: dict) -> list:
             ["recall", f(ev["recall"])], ["false positive rate", f(ev["fpr"])], ["precision", f(ev["precision"])],
             ["ROC AUC (classifier score)", f(cs["roc_auc"])], ["filter errors", n(ev["errors"])],
             ["same filter as the run", "yes" if ev["fingerprint_matches_run"] else Bad("NO")]]
-    fails = [[n(x["line"]), n(x["label"]), x["decision"], x["reason"] or "—", f"{f(x['score'])} / {f(x['threshold'])}",
+    fails = [[n(x["line"]), n(x["label"]), x["decision"], x["reason"] or "—",
+              f"{f(x['score'])} / {f(x['threshold'])}",
               ", ".join(x["terms"]) or "—", x["note"]] for x in ev["false_negatives"] + ev["false_positives"]]
     out += [("p", "The run's filter (same config) applied to the labeled set; this is the one section that runs "
                   "the filter instead of reading the ledger. Texts of the labeled set are not shown."),

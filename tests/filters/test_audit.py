@@ -130,7 +130,8 @@ def test_reproducibility_hashes(run):
     assert [i["path"] for i in h["inputs"]] == [i["path"] for i in read_json(run_dir / "ingest" / "inputs.json")]
     assert all(len(i["sha256"]) == 64 for i in h["inputs"])
     files = h["stages"]["cbrn"]["file_list"]
-    assert any(f["path"].startswith("cbrn/ledger/") for f in files) and any(f["path"] == "cbrn/stats.json" for f in files)
+    assert any(f["path"].startswith("cbrn/ledger/") for f in files)
+    assert any(f["path"] == "cbrn/stats.json" for f in files)
     assert not any("/logs/" in f["path"] or "/_tasks/" in f["path"] or f["path"].endswith("timing.json") for f in files)
 
 
@@ -150,7 +151,7 @@ def test_snippets_from_the_filter_pass_unchanged_and_are_bounded(run):
 
 def test_no_run_of_words_from_a_removed_document_beyond_the_limit(run):
     run_dir, audit = run
-    texts = {r["id"]: r["text"] for r in [*map(orjson.loads, (run_dir.parent / "docs.jsonl").read_bytes().splitlines())]}
+    texts = {r["id"]: r["text"] for r in map(orjson.loads, (run_dir.parent / "docs.jsonl").read_bytes().splitlines())}
     removed = [texts[r["id"]] for r in ledger_rows(run_dir, "cbrn") if r["decision"] == R.REMOVED]
     page = "\n".join(_parse((run_dir / "audit" / "report.html").read_text(encoding="utf-8")).text)
     md = (run_dir / "audit" / "report.md").read_text(encoding="utf-8")
@@ -198,7 +199,8 @@ def test_a_long_excerpt_or_markup_in_the_ledger_never_reaches_the_report(run, tm
     excerpt = " ".join(f"secretword{i}" for i in range(300))
 
     def edit(d):
-        d["terms"][0]["context"] = [f"{excerpt} [{d['terms'][0]['term']}] {excerpt}", excerpt]
+        d["terms"][0]["context"] = [f"{excerpt} [{d['terms'][0]['term']}] {excerpt}", excerpt,
+                                    "a | b `c` [x|y] d | e"]
         d["terms"][0]["term"] = '<img src=x onerror="alert(1)">'
     _tamper_ledger(run_dir, victim, edit)
     audit = build_report(run_dir, CbrnConfig(), sample=1000)
@@ -212,6 +214,19 @@ def test_a_long_excerpt_or_markup_in_the_ledger_never_reaches_the_report(run, tm
     assert len(_parse(page).img_src) == len(audit["plots"])       # the term became text, not a tag
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
     assert "\\<img src=x" in md and not re.search(r"(?<!\\)<img", md)          # Markdown: escaped, inert
+    _check_markdown(md)
+
+
+def _check_markdown(md):
+    """Rendered as CommonMark + tables: no tag from the run's strings, and '|' never splits a cell."""
+    from markdown_it import MarkdownIt
+    out = MarkdownIt("commonmark").enable("table").render(md)
+    assert set(re.findall(r"<(\w+)", out)) <= {"h1", "h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td",
+                                               "code", "strong", "img", "ul", "li"}
+    assert len(re.findall(r"<img ", out)) == md.count("![")
+    for table in re.findall(r"<table>.*?</table>", out, re.S):
+        head = table.count("<th>")
+        assert all(row.count("<td>") == head for row in re.findall(r"<tr>(.*?)</tr>", table.split("</thead>")[1], re.S))
 
 
 def test_html_escaping_of_ids_and_document_markup(run):
@@ -226,6 +241,7 @@ def test_html_escaping_of_ids_and_document_markup(run):
     prose = re.sub(r"`[^`]*`", "", md)      # code spans show markup literally (snippets are code spans)
     assert not re.search(r"(?<!\\)<(script|b)>", prose) and "\\<script\\>" in prose
     assert "`<b> [Sarin] </b>" in md
+    _check_markdown(md)
 
 
 # ---------------------------------------------------------------- determinism, partial runs, failures
@@ -307,9 +323,9 @@ def test_evaluation_on_a_labeled_set_without_showing_its_texts(run, tmp_path):
 
 def test_cli_exit_codes(run, tmp_path):
     run_dir = _copy(run[0], tmp_path)
-    assert run_cli("-m", "filters.audit", run_dir).stdout.strip().endswith("audit/report.html")
     assert run_cli("-m", "filters.audit", tmp_path / "nope", check=False).returncode == 2
     (run_dir / "cbrn" / "ledger" / sorted(p.name for p in (run_dir / "cbrn" / "ledger").iterdir())[0]).unlink()
     proc = run_cli("-m", "filters.audit", run_dir, "--sample", "3", check=False)
     assert proc.returncode == 1 and "BOOKS MISMATCH" in proc.stderr
+    assert proc.stdout.strip().endswith("audit/report.html")      # written all the same
     assert len(read_json(run_dir / "audit" / "audit.json")["cbrn"]["sample"]) <= 3
