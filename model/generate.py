@@ -27,10 +27,10 @@ class KVCache:
             self.v = v_BKTD.new_zeros(B, K, self.capacity, Dh)
             self.positions = torch.full((self.capacity,), -1, dtype=torch.long, device=k_BKTD.device)
         start, end = self.length, self.length + T
+        if self.window is None and end > self.capacity:
+            raise ValueError(f"KV cache full: {end} positions > capacity {self.capacity}")
         self.length = end
         if self.window is None:
-            if end > self.capacity:
-                raise ValueError(f"KV cache full: {end} positions > capacity {self.capacity}")
             self.k[:, :, start:end], self.v[:, :, start:end] = k_BKTD, v_BKTD
             self.positions[start:end] = positions_T
             return self.k[:, :, :end], self.v[:, :, :end], self.positions[:end]
