@@ -105,8 +105,9 @@ def _fsync(path: Path) -> None:
 
 
 def _write_tensors(path: Path, tensors: dict[str, torch.Tensor], shards: dict[str, dict]) -> None:
+    # one metadata key: safetensors writes a metadata map in hash order, so two keys give unstable bytes
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path),
-              metadata={"format": "pt", SHARDS_KEY: json.dumps(shards, sort_keys=True)})
+              metadata={SHARDS_KEY: json.dumps(shards, sort_keys=True)})
     _fsync(path)
 
 

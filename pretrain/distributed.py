@@ -40,6 +40,8 @@ def _env_int(*names: str) -> int | None:
 
 
 def init_distributed(backend: str = "auto", timeout_s: int = 1800) -> Runtime:
+    # megatron's TP linears overlap their gradient all-reduce and ask for this (read at forward time)
+    os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "1")
     rank = _env_int("RANK")
     if rank is not None:
         world, local = _env_int("WORLD_SIZE") or 1, _env_int("LOCAL_RANK") or 0

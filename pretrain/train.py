@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--allow-unfiltered", action="store_true",
                    help="train on shards whose manifest does not record the CBRN filter (warns loudly)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.parallel.tp=2 or log.every=1")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)  # overrides may come before or after the options
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
@@ -181,6 +181,9 @@ class Trainer:
             return
         phase = self.cfg.phases[index]
         self.model.set_rope(yarn_factor=phase.yarn_factor, original_context=phase.yarn_original_context)
+        # informational in the model; exported as max_position_embeddings = the context trained so far
+        self.model.args = dataclasses.replace(
+            self.model.args, max_seq_len=max(p.seq_len for p in self.cfg.phases[:index + 1]))
         dataset = build_dataset(self.sources, seq_len=phase.seq_len, num_samples=phase.steps * phase.global_batch,
                                 seed=self.cfg.seed + index, cache_dir=self.train_dir / "data_cache")
         self.data = PhaseData(dataset, phase, self.mesh.dp_rank, self.mesh.dp)
