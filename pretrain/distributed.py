@@ -50,9 +50,8 @@ def init_distributed(backend: str = "auto", timeout_s: int = 1800) -> Runtime:
         if not os.environ.get("MASTER_ADDR") or not os.environ.get("MASTER_PORT"):
             raise RuntimeError("srun launch: export MASTER_ADDR and MASTER_PORT in the job script")
     else:
-        rank, world, local = 0, 1, 0
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(free_port()))
+        rank, world, local = 0, 1, 0  # alone: a fresh local port (an inherited MASTER_PORT may be taken)
+        os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(free_port())
     cuda = torch.cuda.is_available()
     if backend == "auto":
         backend = "nccl" if cuda else "gloo"

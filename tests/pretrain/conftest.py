@@ -62,6 +62,8 @@ def new_run(root: Path, name: str, *, filtered: bool = True) -> Path:
 def train_env() -> dict:
     env = cli_env()
     env["OMP_NUM_THREADS"] = "1"  # bitwise comparisons need the same thread count in every run
+    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(key, None)  # set by an in-process group of this test session
     return env
 
 
@@ -130,3 +132,17 @@ def reference_run(runs_root, two_phase_config) -> Path:
     run = new_run(runs_root, "reference")
     run_train(1, "--config", two_phase_config, "--run-dir", run)
     return run
+
+
+@pytest.fixture(scope="module")
+def gloo_world():
+    """A 1-rank gloo process group in this process (GPTDataset and the checkpoint writer need one)."""
+    import torch.distributed as dist
+    from pretrain.distributed import free_port
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(free_port())
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    yield
+    from pretrain.parallelize import destroy_mesh
+    destroy_mesh()
+    dist.destroy_process_group()

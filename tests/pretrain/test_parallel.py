@@ -9,6 +9,7 @@ import pytest
 from tests.pretrain.conftest import TWO_PHASE, full_weights, losses, new_run, run_train, write_config
 
 STEPS = 5
+QUIET = ["log.plots=false", "log.tensorboard=false", "checkpoint.export_hf=\"none\""]  # not compared here
 CASES = {  # name: (processes, overrides)
     "tp2": (2, ["parallel.tp=2"]),
     "ep2": (2, ["parallel.ep=2"]),
@@ -37,7 +38,7 @@ def assert_same_run(run, reference, tol=1e-5, weight_tol=1e-4):
 def test_parallel_matches_single_process(case, runs_root, two_phase_config, reference_run):
     nproc, overrides = CASES[case]
     run = new_run(runs_root, f"parallel-{case}")
-    out = run_train(nproc, "--config", two_phase_config, "--run-dir", run, "--max-steps", STEPS, *overrides)
+    out = run_train(nproc, "--config", two_phase_config, "--run-dir", run, "--max-steps", STEPS, *overrides, *QUIET)
     assert f"tp {2 if 'parallel.tp=2' in overrides else 1} x dp" in out.stdout
     assert_same_run(run, reference_run)
 
@@ -47,7 +48,7 @@ def test_gradient_accumulation_matches(runs_root, reference_run):
     train["phases"][0]["micro_batch"] = 2  # 4 accumulation steps of 2 sequences
     config = write_config(runs_root / "accumulate.json", train)
     run = new_run(runs_root, "accumulate")
-    run_train(1, "--config", config, "--run-dir", run, "--max-steps", STEPS)
+    run_train(1, "--config", config, "--run-dir", run, "--max-steps", STEPS, *QUIET)
     assert_same_run(run, reference_run)
 
 
@@ -56,7 +57,7 @@ def test_tp2_ep2_dp2_on_four_processes(runs_root, two_phase_config, reference_ru
     """world 4 = tp 2 x dp 2, experts over ep 2 with expert-TP 2: every group kind at once."""
     run = new_run(runs_root, "parallel-tp2ep2")
     run_train(4, "--config", two_phase_config, "--run-dir", run, "--max-steps", STEPS, "parallel.tp=2",
-              "parallel.ep=2", timeout=600)
+              "parallel.ep=2", *QUIET, timeout=600)
     assert_same_run(run, reference_run)
     assert sorted(p.name for p in (run / "train/checkpoints/step-5").glob("model-*")) == \
         ["model-r00000.safetensors", "model-r00001.safetensors", "model-r00002.safetensors"]
