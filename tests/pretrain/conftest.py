@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,8 +50,8 @@ TWO_PHASE = {
 
 
 def write_config(path: Path, train: dict) -> Path:
-    path.write_text(json.dumps({"train": train}, indent=1))
-    return path
+    from common.io import atomic_write_json
+    return atomic_write_json(path, {"train": train})  # atomic: another xdist worker may be reading it
 
 
 def new_run(root: Path, name: str, *, filtered: bool = True) -> Path:
@@ -117,20 +118,32 @@ def full_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="session")
-def runs_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("pretrain_runs")
+def runs_root(tmp_path_factory, worker_id) -> Path:
+    """One directory for the whole session, shared by the xdist workers (each run has its own name)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if worker_id != "master" else base) / "pretrain_runs"
+    root.mkdir(exist_ok=True)
+    return root
 
 
 @pytest.fixture(scope="session")
 def two_phase_config(runs_root) -> Path:
-    return write_config(runs_root / "two_phase.json", TWO_PHASE)
+    path = runs_root / "two_phase.json"
+    return path if path.is_file() and json.loads(path.read_text()) == {"train": TWO_PHASE} else write_config(path, TWO_PHASE)
 
 
 @pytest.fixture(scope="session")
 def reference_run(runs_root, two_phase_config) -> Path:
-    """One process, the two-phase config, uninterrupted: the reference for parity and resume tests."""
-    run = new_run(runs_root, "reference")
-    run_train(1, "--config", two_phase_config, "--run-dir", run)
+    """One process, the two-phase config, uninterrupted: the reference for parity and resume tests.
+    Trained once per session: xdist workers wait on a lock (xdist_group does not group with pytest 9)."""
+    from filelock import FileLock
+
+    run = runs_root / "reference"
+    with FileLock(str(runs_root / "reference.lock")):
+        if not (run / "train" / "summary.json").is_file():
+            shutil.rmtree(run, ignore_errors=True)
+            make_tokenized(run / "tokenize")
+            run_train(1, "--config", two_phase_config, "--run-dir", run)
     return run
 
 

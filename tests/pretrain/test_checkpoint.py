@@ -16,8 +16,6 @@ from pretrain.optim import build_optimizer
 from pretrain.parallelize import init_mesh, parallelize
 from tests.model.conftest import tiny_model
 
-pytestmark = pytest.mark.xdist_group("pretrain_runs")
-
 
 def test_rng_states_round_trip_through_json():
     random.seed(1), np.random.seed(2), torch.manual_seed(3)

@@ -7,8 +7,6 @@ import pytest
 
 from tests.pretrain.conftest import losses, new_run, run_train
 
-pytestmark = pytest.mark.xdist_group("pretrain_runs")
-
 
 def test_unfiltered_shards_are_refused(runs_root):
     run = new_run(runs_root, "unfiltered", filtered=False)

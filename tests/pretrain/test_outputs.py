@@ -13,8 +13,6 @@ from pretrain.metrics import model_flops_per_token
 from tests.conftest import run_cli
 from tests.pretrain.conftest import metrics, new_run
 
-pytestmark = pytest.mark.xdist_group("pretrain_runs")
-
 
 def test_metrics_line_per_step(reference_run):
     rows = metrics(reference_run)

@@ -17,7 +17,6 @@ from tests.pretrain.conftest import (losses, metrics, new_run, run_train, start_
                                      wait_for)
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("pretrain_runs")
 FINAL = 18
 
 
@@ -106,5 +105,3 @@ def test_changed_config_is_refused_on_resume(runs_root, two_phase_config, refere
     proc = run_train(1, "--config", two_phase_config, "--run-dir", run, "seed=8", check=False)
     assert proc.returncode == 2
     assert "train.seed" in proc.stderr and "different config" in proc.stderr
-    # keys that do not change the computation may change (here: logging)
-    assert run_train(1, "--config", two_phase_config, "--run-dir", run, "log.every=3").returncode == 0
