@@ -86,9 +86,10 @@ class PhaseConfig:
 
 
 def _default_phases() -> list[PhaseConfig]:
+    # The CPU demo: ~100k tokens, a few minutes on 2 cores (2 processes); then 4x the context with YaRN.
     return [
-        PhaseConfig(name="base", steps=60, seq_len=256, global_batch=8, lr=3e-3, min_lr=3e-4, warmup_steps=8),
-        PhaseConfig(name="long", steps=16, seq_len=1024, global_batch=2, lr=1e-3, min_lr=1e-4, warmup_steps=2,
+        PhaseConfig(name="base", steps=40, seq_len=256, global_batch=8, lr=2e-3, min_lr=2e-4, warmup_steps=6),
+        PhaseConfig(name="long", steps=8, seq_len=1024, global_batch=2, lr=6e-4, min_lr=6e-5, warmup_steps=2,
                     yarn_factor=4.0, yarn_original_context=256),
     ]
 
@@ -117,8 +118,9 @@ class OptimConfig:
 class ParallelConfig:
     tp: int = 1  # tensor parallel: heads and dense projections split (megatron-core linears)
     ep: int = 1  # expert parallel: experts split across data-parallel ranks, all-to-all dispatch
-    # Processes the pipeline stage launches (torchrun --nproc-per-node); 0 = tp * ep. A direct
-    # torchrun or srun launch decides its own world size. dp = world / tp.
+    # Processes `pretrain.launch` and the pipeline stage start (torchrun --nproc-per-node); 0 = auto:
+    # every GPU, or 2 on a CPU machine with 2+ cores (DP=2 at one thread each beats one 2-thread
+    # process), whichever the batch sizes allow. A direct torchrun/srun launch decides its own world.
     nproc: int = 0
     backend: str = "auto"  # auto = nccl with CUDA, else gloo
 
@@ -127,7 +129,7 @@ class ParallelConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{where}.{key}: must be >= 1, got {getattr(self, key)}")
         if self.nproc < 0:
-            raise ConfigError(f"{where}.nproc: must be >= 0 (0 = tp * ep), got {self.nproc}")
+            raise ConfigError(f"{where}.nproc: must be >= 0 (0 = auto), got {self.nproc}")
         if self.backend not in ("auto", "gloo", "nccl"):
             raise ConfigError(f"{where}.backend: expected auto, gloo or nccl, got {self.backend!r}")
         if self.nproc and self.nproc % self.tp:
@@ -136,9 +138,6 @@ class ParallelConfig:
             raise ConfigError(f"{where}.ep ({self.ep}) must divide the data-parallel size nproc/tp "
                               f"({self.nproc // self.tp})")
 
-    @property
-    def processes(self) -> int:
-        return self.nproc or self.tp * self.ep
 
 
 @dataclass(kw_only=True)
@@ -164,7 +163,7 @@ class DataConfig:
 
 @dataclass(kw_only=True)
 class CheckpointConfig:
-    every: int = 25  # steps between checkpoints (0 = only at phase ends, the end and on signals)
+    every: int = 20  # steps between checkpoints (0 = only at phase ends, the end and on signals)
     keep_last: int = 3  # older step-<N> directories are deleted; phase-end ones count too
     export_hf: str = "final"  # none | final (RUN_DIR/train/hf/) | every (also step-<N>/hf/)
 
@@ -225,6 +224,24 @@ class TrainConfig:
         self.data.validate()
         self.checkpoint.validate()
         self.log.validate()
+
+    def processes(self) -> int:
+        """How many processes to launch: `parallel.nproc`, or for 0 the largest that fits of every GPU
+        (CUDA) or 2 (CPU, 2+ cores), falling back to tp * ep."""
+        import os
+
+        import torch
+        if self.parallel.nproc:
+            return self.parallel.nproc
+        minimum = self.parallel.tp * self.parallel.ep
+        wanted = torch.cuda.device_count() if torch.cuda.is_available() else min(2, os.cpu_count() or 1)
+        for n in range(max(wanted, minimum), minimum - 1, -1):
+            try:
+                self.check_world(n)
+                return n
+            except ConfigError:
+                continue
+        return minimum
 
     @property
     def total_steps(self) -> int:

@@ -1,6 +1,7 @@
 """`python -m pretrain.launch [--nproc-per-node N] [pretrain.train arguments ...]`
 
-Starts the trainer with the process count the config asks for (`train.parallel.nproc`, 0 = tp x ep):
+Starts the trainer with the process count the config asks for (`train.parallel.nproc`; 0 = auto, see
+pretrain/config.py):
 one process directly, several through torchrun. Forwards SIGTERM / SIGUSR1 / SIGINT to it, and returns
 the trainer's exit code even through torchrun (which reports any worker failure as 1): when the
 trainer recorded `train/status.json` state "preempted" during this launch, the result is 75, so a
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         print(f"pretrain.launch: {e}", file=sys.stderr)
         return EXIT_CONFIG
     env = dict(os.environ)
-    return launch(train_args, nproc=known.nproc_per_node or cfg.parallel.processes, run_dir=run_dir, env=env)
+    return launch(train_args, nproc=known.nproc_per_node or cfg.processes(), run_dir=run_dir, env=env)
 
 
 if __name__ == "__main__":

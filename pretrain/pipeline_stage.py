@@ -26,7 +26,7 @@ def run_train_stage(run) -> dict:
     # resume); this file is only what the pipeline asked for.
     requested = atomic_write_json(train_dir / "requested_config.json", {"train": to_dict(cfg)})
     env = dict(os.environ)
-    rc = launch(["--config", str(requested), "--run-dir", str(run.run_dir)], nproc=cfg.parallel.processes,
+    rc = launch(["--config", str(requested), "--run-dir", str(run.run_dir)], nproc=cfg.processes(),
                 run_dir=run.run_dir, env=env)
     if rc == EXIT_PREEMPTED:
         raise TrainPreempted(f"train: checkpointed on a signal and exited ({EXIT_PREEMPTED}); run the stage again "

@@ -15,7 +15,8 @@ def test_embedded_default_is_two_phase_small_demo():
     assert [p.name for p in cfg.phases] == ["base", "long"]
     assert (cfg.phases[0].seq_len, cfg.phases[0].yarn_factor) == (256, 1.0)
     assert (cfg.phases[1].seq_len, cfg.phases[1].yarn_factor, cfg.phases[1].yarn_original_context) == (1024, 4.0, 256)
-    assert cfg.parallel.processes == 1 and cfg.data.sources == [] and not cfg.data.allow_unfiltered
+    assert cfg.parallel.nproc == 0 and cfg.data.sources == [] and not cfg.data.allow_unfiltered
+    assert cfg.processes() == (1 if (__import__('os').cpu_count() or 1) < 2 else 2)  # CPU: auto = 2
 
 
 def test_tiny_preset_has_a_short_two_phase_schedule():
