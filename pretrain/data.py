@@ -147,6 +147,7 @@ def build_dataset(sources: list[TokenizedSource], *, seq_len: int, num_samples: 
     from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
     logging.getLogger("megatron").setLevel(logging.ERROR)  # it logs index building at WARNING
+    _drop_unsafe_cache(Path(cache_dir))
     config = GPTDatasetConfig(
         random_seed=seed, sequence_length=seq_len,
         blend=([s.prefix for s in sources], [s.weight for s in sources]),
@@ -158,6 +159,17 @@ def build_dataset(sources: list[TokenizedSource], *, seq_len: int, num_samples: 
         raise DataError(f"data blend {[s.prefix for s in sources]}: got {0 if train is None else len(train)} "
                         f"samples of length {seq_len}, need {num_samples}")
     return train
+
+
+def _drop_unsafe_cache(cache_dir: Path) -> None:
+    """megatron-core opens its index cache with allow_pickle=True; keep only plain arrays there (a file
+    that is not one is deleted, and megatron rebuilds it)."""
+    for path in sorted(cache_dir.glob("*.npy")) if cache_dir.is_dir() else []:
+        try:
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError):
+            print(f"pretrain: {path} is not a plain array; deleted (rebuilt from the shards)", file=sys.stderr)
+            path.unlink()
 
 
 @dataclass

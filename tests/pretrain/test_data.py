@@ -102,3 +102,15 @@ def test_blend_follows_the_weights(tmp_path, gloo_world):
                        cache_dir=tmp_path / "cache")
     share_a = np.mean([int(ds[i]["dataset_id"]) == 0 for i in range(400)])
     assert 0.7 <= share_a <= 0.8
+
+
+def test_index_cache_holding_objects_is_rebuilt(tmp_path, gloo_world):
+    sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize", n=40).parent)
+    cache = tmp_path / "cache"
+    ds = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
+    expected = [ds[i]["tokens"] for i in range(20)]
+    victim = sorted(cache.glob("*shuffle_index.npy"))[0]
+    np.save(victim, np.array([{"not": "an index"}], dtype=object), allow_pickle=True)
+    again = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
+    assert all(torch.equal(again[i]["tokens"], expected[i]) for i in range(20))
+    np.load(victim, allow_pickle=False)  # rebuilt as a plain array
