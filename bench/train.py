@@ -10,7 +10,7 @@ after `pretrain.parallelize` (1 rank: megatron-core process groups, no sharding)
 AdamW. HF = `model(input_ids, labels=..., output_router_logits=True)` (cross-entropy + its router aux
 loss, same coefficient) -> `clip_grad_norm_` -> AdamW. MFU = model FLOPs (matmuls, fwd + bwd, top-k
 active experts; `pretrain.metrics.model_flops_per_token`) per second / the best square-matmul FLOP/s
-measured in this process before and after the timings. Implementations alternate within each repeat so
+measured in this process before, between and after the repeats. Implementations alternate within each repeat so
 load from other processes hits both; the table shows the median and the best repeat.
 Writes JSON to --out (default bench/out/train.json).
 """
@@ -119,10 +119,14 @@ def main(argv=None) -> int:
             return float(lm)
 
         steps = {"ours (pretrain step)": step_ours, "hf GptOssForCausalLM": step_theirs}
+        # the peak is measured between repeats too: on a shared machine load comes and goes, and the
+        # best of these is the closest to what the cores can do
         peaks = [measure_matmul_peak(device, amp_dtype)]
         times = {name: [] for name in steps}
         first_loss = {}
         for r in range(a.warmup + a.repeats):
+            if r >= a.warmup:
+                peaks.append(measure_matmul_peak(device, amp_dtype, seconds=0.3))
             for name, fn in steps.items():
                 sync(device)
                 t0 = time.perf_counter()

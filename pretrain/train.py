@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import signal
 import sys
 import time
@@ -91,10 +92,10 @@ class Trainer:
         self.config_dict = {"train": cfgmod.to_dict(cfg)}
         self.digest = config_digest(self.config_dict["train"])
         cfg.check_world(rt.world)
+        if ckpt.list_checkpoints(self.ckpt_root):  # every rank checks, so every rank stops on a mismatch
+            check_resume_config(self.train_dir, self.config_dict["train"])
         if rt.rank == 0:
             self.train_dir.mkdir(parents=True, exist_ok=True)
-            if ckpt.list_checkpoints(self.ckpt_root):
-                check_resume_config(self.train_dir, self.config_dict["train"])
             ckpt.remove_stale(self.ckpt_root)
             atomic_write_json(self.train_dir / "config.json", self.config_dict)
         self.sources = resolve_sources(cfg.data, self.run_dir)
@@ -215,7 +216,7 @@ class Trainer:
                 self.model, self.data.micro_batches(phase_step, self.rt.device), tap=self.tap,
                 aux_coef=cfg.aux_loss_coef, aux_scope=cfg.aux_loss_scope, global_sequences=phase.global_batch,
                 dp_group=mesh.dp_group, autocast_dtype=self.autocast)
-            if not torch.isfinite(torch.tensor(result.loss)):
+            if not math.isfinite(result.loss):  # the same value on every rank: all stop together
                 raise FloatingPointError(f"loss is {result.loss} at step {self.step + 1} (phase {phase.name})")
             self.plan.sync_grads()
             grad_norm = float(self.plan.clip_grads(cfg.optim.grad_clip))
