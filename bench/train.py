@@ -116,7 +116,7 @@ def main(argv=None) -> int:
             torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
             opt_theirs.step()
             opt_theirs.zero_grad(set_to_none=True)
-            return float(lm)
+            return float(lm.detach())
 
         steps = {"ours (pretrain step)": step_ours, "hf GptOssForCausalLM": step_theirs}
         # the peak is measured between repeats too: on a shared machine load comes and goes, and the

@@ -213,26 +213,3 @@ class PhaseData:
                 labels=torch.stack([s["labels"] for s in samples]).to(device, non_blocking=True),
                 loss_mask=torch.stack([s["loss_mask"] for s in samples]).float().to(device, non_blocking=True)))
         return out
-
-
-def write_test_shards(directory: str | Path, *, documents: list[list[int]], vocab_size: int, eod_id: int,
-                      filtered: bool = True, name: str = "data") -> Path:
-    """A tokenize-like directory (merged/<name>.bin/.idx via megatron-core's builder + manifest.json) for
-    tests and benchmarks; documents should end in eod_id. Same manifest shape as the tokenize stage."""
-    from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
-    from common.io import atomic_write_json
-
-    directory = Path(directory)
-    (directory / "merged").mkdir(parents=True, exist_ok=True)
-    prefix = directory / "merged" / name
-    dtype = np.uint16 if vocab_size <= 1 << 16 else np.int32
-    builder = IndexedDatasetBuilder(f"{prefix}.bin", dtype=dtype)
-    for doc in documents:
-        builder.add_document(np.asarray(doc, dtype=dtype), [len(doc)])
-    builder.finalize(f"{prefix}.idx")
-    manifest = {"vocab_size": vocab_size, "eod_id": eod_id, "dtype": np.dtype(dtype).name,
-                "tokenizer_sha256": "test", "tokens": sum(map(len, documents)), "documents": len(documents),
-                "merged": {"prefix": f"merged/{name}"},
-                "filter": {"stage": "cbrn", "note": "test data"} if filtered else None, "unfiltered": not filtered}
-    atomic_write_json(directory / MANIFEST, manifest)
-    return directory

@@ -31,8 +31,31 @@ def documents(n: int = 400, seed: int = 0, vocab: int = VOCAB) -> list[list[int]
 
 
 def make_tokenized(directory: Path, *, filtered: bool = True, seed: int = 0, n: int = 400) -> Path:
-    from pretrain.data import write_test_shards
     return write_test_shards(directory, documents=documents(n, seed), vocab_size=VOCAB, eod_id=0, filtered=filtered)
+
+
+def write_test_shards(directory: str | Path, *, documents: list[list[int]], vocab_size: int, eod_id: int,
+                      filtered: bool = True, name: str = "data") -> Path:
+    """A tokenize-like directory (merged/<name>.bin/.idx via megatron-core's builder + manifest.json);
+    documents should end in eod_id. The manifest has the tokenize stage's shape."""
+    from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
+    from common.io import atomic_write_json
+    from pretrain.data import MANIFEST
+
+    directory = Path(directory)
+    (directory / "merged").mkdir(parents=True, exist_ok=True)
+    prefix = directory / "merged" / name
+    dtype = np.uint16 if vocab_size <= 1 << 16 else np.int32
+    builder = IndexedDatasetBuilder(f"{prefix}.bin", dtype=dtype)
+    for doc in documents:
+        builder.add_document(np.asarray(doc, dtype=dtype), [len(doc)])
+    builder.finalize(f"{prefix}.idx")
+    manifest = {"vocab_size": vocab_size, "eod_id": eod_id, "dtype": np.dtype(dtype).name,
+                "tokenizer_sha256": "test", "tokens": sum(map(len, documents)), "documents": len(documents),
+                "merged": {"prefix": f"merged/{name}"},
+                "filter": {"stage": "cbrn", "note": "test data"} if filtered else None, "unfiltered": not filtered}
+    atomic_write_json(directory / MANIFEST, manifest)
+    return directory
 
 
 # Two phases (plain RoPE at 32 -> YaRN x2 at 64), checkpoints every 5 steps and at the boundary (12).

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.pretrain.conftest import losses, new_run, run_train
 
 
