@@ -2,7 +2,8 @@
 
 Starts the trainer with the process count the config asks for (`train.parallel.nproc`; 0 = auto, see
 pretrain/config.py):
-one process directly, several through torchrun. Forwards SIGTERM / SIGUSR1 / SIGINT to it, and returns
+one process directly, several through torchrun. Forwards SIGTERM / SIGUSR1 / SIGINT to it (SIGUSR1 as
+SIGTERM to torchrun, which would die on SIGUSR1 and orphan its workers), and returns
 the trainer's exit code even through torchrun (which reports any worker failure as 1): when the
 trainer recorded `train/status.json` state "preempted" during this launch, the result is 75, so a
 SLURM job script can requeue on it. The pipeline's train stage launches through `launch()`.
@@ -35,7 +36,13 @@ def launch(train_args: list[str], *, nproc: int, run_dir: str | Path, env: dict 
     """Run the trainer to completion; returns its exit code (75 = checkpointed on a signal)."""
     started = time.time()
     proc = subprocess.Popen(command(train_args, nproc), env=env)
-    previous = {s: signal.signal(s, lambda signum, _f: proc.send_signal(signum)) for s in FORWARDED}
+
+    def forward(signum, _frame):
+        # torchrun traps TERM/INT/HUP/QUIT (and passes TERM on to its workers) but dies on USR1, which
+        # would orphan the workers: it gets TERM instead; the trainer treats both alike.
+        proc.send_signal(signal.SIGTERM if signum == signal.SIGUSR1 and nproc > 1 else signum)
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:
         rc = proc.wait()
     finally:

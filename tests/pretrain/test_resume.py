@@ -62,16 +62,17 @@ def test_sigterm_checkpoints_exits_75_and_resumes_bit_exact(runs_root, two_phase
 
 
 @pytest.mark.slow
-def test_sigterm_through_launcher_with_torchrun_ep2(runs_root, two_phase_config):
-    """torchrun forwards SIGTERM and reports 1; pretrain.launch gives back 75; EP=2 resumes bit-exact."""
+def test_sigusr1_through_launcher_with_torchrun_ep2(runs_root, two_phase_config):
+    """SIGUSR1 to pretrain.launch reaches the torchrun workers (as SIGTERM: torchrun itself would die on
+    USR1); torchrun reports 1, the launcher gives back 75; EP=2 resumes bit-exact."""
     whole = new_run(runs_root, "ep2-whole")
     run_train(2, "--config", two_phase_config, "--run-dir", whole, "parallel.ep=2")
-    run = new_run(runs_root, "ep2-sigterm")
+    run = new_run(runs_root, "ep2-sigusr1")
     cmd = ["-m", "pretrain.launch", "--config", two_phase_config, "--run-dir", run, "parallel.ep=2"]
     proc = subprocess.Popen([train_cmd(1)[0], *map(str, cmd)], cwd=REPO, env=train_env(), start_new_session=True,
-                            stdout=open(runs_root / "ep2-sigterm.log", "w"), stderr=subprocess.STDOUT)
+                            stdout=open(runs_root / "ep2-sigusr1.log", "w"), stderr=subprocess.STDOUT)
     wait_for(run / "train/checkpoints/step-5/meta.json", proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGUSR1)
     assert proc.wait(timeout=120) == 75
     run_train(2, "--config", two_phase_config, "--run-dir", run, "parallel.ep=2")
     assert_bit_identical(run, whole)
