@@ -2,6 +2,11 @@
 
 Stages: normalise+match (Matcher.scan_batch: views, automaton, per-candidate checks and offsets) and the
 classifier (chunked fastText scoring of every document). Prints a table, writes JSON.
+
+Corpus false positives: the default policy's removals on the whole corpus and on the held-out `report` split
+(filters.data.corpus: never trained or calibrated on; Wikipedia leads of the labeled set left out), by source
+and by path, with the list of removed documents (id, title or headword, score, terms) for a human to skim,
+written next to the JSON as <out stem>-removed.tsv.
     python bench/cbrn.py [--corpus ../shared/data/corpus] [--out bench/out/cbrn.json] [--limit-mb 0]
 """
 from __future__ import annotations
@@ -19,15 +24,61 @@ from common.io import atomic_write_json, read_jsonl  # noqa: E402
 from common.progress import print_table  # noqa: E402
 
 
-def load(corpus: Path, limit_mb: float) -> list[tuple[str, str]]:
+def load(corpus: Path, limit_mb: float) -> list[dict]:
     docs, total = [], 0
     for f in sorted(corpus.glob("*.jsonl.zst")):
         for rec in read_jsonl(f):
-            docs.append((rec.get("source", f.stem), rec["text"]))
+            rec.setdefault("source", f.stem)
+            docs.append(rec)
             total += len(rec["text"].encode("utf-8"))
             if limit_mb and total >= limit_mb * 1e6:
                 return docs
     return docs
+
+
+def path_of(d) -> str:
+    """Which rule removed a document: blocklist, or the classifier on the 2+ term / 1 term / no-term path."""
+    if d.reason == "cbrn_blocklist":
+        return "blocklist"
+    n = d.detail.get("n_terms", 0)
+    return "no-term" if not d.detail.get("escalated") else ("1-term" if n == 1 else "2+-terms")
+
+
+def title_of(rec: dict) -> str:
+    meta = rec.get("meta") or {}
+    for k in ("title", "headword"):
+        if meta.get(k):
+            return str(meta[k])[:80]
+    head = " ".join(rec["text"][:70].split())
+    return f"{meta['file']}: {head}" if rec.get("source") == "manpages" and meta.get("file") else head
+
+
+def corpus_false_positives(docs: list[dict], decisions, labeled_titles: set[str]) -> dict:
+    """Removal rate by source and by path on the whole corpus and on the held-out report split."""
+    from filters.data.corpus import split_of
+    out = {}
+    for name, keep in (("all", lambda r: True),
+                       ("report", lambda r: split_of(r["id"]) == "report" and not (
+                           r["source"] == "wikipedia_vital" and (r.get("meta") or {}).get("title") in labeled_titles))):
+        idx = [i for i, r in enumerate(docs) if keep(r)]
+        by_src: dict[str, list[int]] = {}
+        by_path: dict[str, int] = {}
+        removed = []
+        for i in idx:
+            r, d = docs[i], decisions[i]
+            c = by_src.setdefault(r["source"], [0, 0])
+            c[0] += 1
+            if d.decision == "remove":
+                c[1] += 1
+                by_path[path_of(d)] = by_path.get(path_of(d), 0) + 1
+                removed.append({"id": r["id"], "source": r["source"], "title": title_of(r), "path": path_of(d),
+                                "score": d.score, "terms": d.terms[:5]})
+        n_rm = sum(v[1] for v in by_src.values())
+        out[name] = {"docs": len(idx), "removed": n_rm, "rate": round(n_rm / max(1, len(idx)), 6),
+                     "by_source": {k: {"docs": v[0], "removed": v[1], "rate": round(v[1] / max(1, v[0]), 6)}
+                                   for k, v in sorted(by_src.items())},
+                     "by_path": dict(sorted(by_path.items())), "removed_docs": removed}
+    return out
 
 
 def timed(fn, texts, batch):
@@ -52,7 +103,7 @@ def main(argv=None) -> int:
     from filters.decide import CbrnFilter
     filt = CbrnFilter.from_config()
     docs = load(corpus, args.limit_mb)
-    texts = [t for _, t in docs]
+    texts = [r["text"] for r in docs]
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     n = len(texts)
     filt.matcher.scan_batch(texts[:2000])  # warm the fold cache
@@ -62,10 +113,13 @@ def main(argv=None) -> int:
     decisions, cpu_d, wall_d = timed(filt.decide_batch, texts, args.batch)
     removed = sum(d.decision == "remove" for d in decisions)
     by_source: dict[str, list[int]] = {}
-    for (src, _), d in zip(docs, decisions):
-        c = by_source.setdefault(src, [0, 0])
+    for r, d in zip(docs, decisions):
+        c = by_source.setdefault(r["source"], [0, 0])
         c[0] += 1
         c[1] += d.decision == "remove"
+    from filters.data.corpus import labeled_titles
+    labeled = REPO.parent / "shared" / "data" / "cbrn_labeled"
+    fps = corpus_false_positives(docs, decisions, labeled_titles([labeled / "train.jsonl", labeled / "dev.jsonl"]))
     rows = []
     for name, cpu, wall in (("normalise+match", cpu_m, wall_m), ("classifier (all docs)", cpu_c, wall_c),
                             ("full decision", cpu_d, wall_d)):
@@ -75,10 +129,24 @@ def main(argv=None) -> int:
     result = {"corpus": str(corpus), "mb": mb, "docs": n, "stages": rows, "docs_with_terms": with_hits,
               "removed": removed, "removed_by_source": {k: v[1] for k, v in sorted(by_source.items())},
               "docs_by_source": {k: v[0] for k, v in sorted(by_source.items())},
+              "corpus_false_positives": fps,
               "fingerprint": filt.fingerprint(), "python": platform.python_version(), "machine": platform.machine()}
     atomic_write_json(args.out, result)
+    tsv = Path(args.out).with_name(Path(args.out).stem + "-removed.tsv")
+    with open(tsv, "w", encoding="utf-8") as fh:
+        fh.write("split\tid\tsource\tpath\tscore\ttitle\tterms\n")
+        for name in ("report", "all"):
+            for x in fps[name]["removed_docs"]:
+                fh.write(f"{name}\t{x['id']}\t{x['source']}\t{x['path']}\t{x['score']}\t{x['title']}\t"
+                         f"{'; '.join(x['terms'])}\n")
     print(f"docs with lexicon terms: {with_hits}; removed: {removed} "
           f"({', '.join(f'{k} {v}' for k, v in result['removed_by_source'].items() if v)})")
+    for name in ("all", "report"):
+        f = fps[name]
+        print(f"corpus removals [{name}]: {f['removed']} of {f['docs']} ({100 * f['rate']:.3f} %); by path "
+              f"{f['by_path']}; by source " + ", ".join(f"{k} {v['removed']}/{v['docs']}"
+                                                        for k, v in f["by_source"].items() if v["removed"]))
+    print(f"removed documents listed in {tsv}")
     print(f"wrote {args.out}")
     return 0
 

@@ -1,8 +1,10 @@
 """CBRN filter command line: `python -m filters.cbrn {classify,train,build-default,evaluate}`.
 
 classify       one output line per input line, same order: {"id","decision","reason","score","terms"}
-train          train + CV-calibrate + quantise a model from labeled JSONL files (never the dev set)
-build-default  the shipped model (what `make cbrn-model` runs)
+train          train + CV-calibrate + quantise a model from labeled JSONL files (never the dev set), optionally
+               with real-corpus negatives and a no-term threshold calibrated on held-out corpus text
+build-default  the shipped model (what `make cbrn-model` runs): train.jsonl + filters/data + ../shared/data/corpus
+tune           compare fastText parameters by (nested) cross-validation on the training data, never dev
 evaluate       recall / FPR / precision of the full policy on a labeled set, ROC/PR plot as PNG
 """
 from __future__ import annotations
@@ -21,6 +23,9 @@ from filters.config import CbrnConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TRAIN = REPO.parent / "shared" / "data" / "cbrn_labeled" / "train.jsonl"
+SHARED_DEV = SHARED_TRAIN.with_name("dev.jsonl")
+SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
+DEFAULT_CORPUS_RATE = 0.0005   # the no-term path may remove at most this fraction of the held-out corpus sample
 DEFAULT_OUT = REPO / "filters" / "models" / "cbrn_default.ftz"
 
 
@@ -95,10 +100,14 @@ def classify(args) -> int:
 
 
 # ------------------------------------------------------------------ train
-def train(data: list[str], out: str | Path, use_extra: bool, target_recall: float, folds: int,
-          params: dict | None = None, strong_target_recall: float = 0.99) -> dict:
-    from filters.classifier import DEFAULT_PARAMS, SEED, cross_val_scores, threshold_for_recall, train_to_file
+def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = None,
+                 negatives_per_source: dict | None = None) -> dict:
+    """Labeled rows (train JSONL files + the repo's own text) and, with `corpus`, real-corpus negatives and the
+    held-out calib split. {"texts", "labels", "n_labeled", "notes", "n_terms" (labeled rows), "calib",
+    "sources", "corpus_meta", "n_terms_fn"}."""
     from filters.data import EXTRA_FILES, DATA_DIR, read_extra
+    from filters.data.corpus import iter_corpus, labeled_titles, select_negatives
+    from filters.decide import term_windows
     from filters.evaluate import read_labeled
     from filters.lexicon import load_lexicon
     from filters.match import Matcher
@@ -116,53 +125,213 @@ def train(data: list[str], out: str | Path, use_extra: bool, target_recall: floa
             rows += r
             sources.append({"path": os.path.relpath(DATA_DIR / name, REPO), "sha256": sha256_file(DATA_DIR / name),
                             "rows": len(r)})
-    texts = [r["text"] for r in rows]
-    labels = [r["label"] for r in rows]
-    p = dict(DEFAULT_PARAMS, **(params or {}))
     cfg = CbrnConfig()
     lex = load_lexicon()
     matcher = Matcher(lex, cfg.context_window)
-    counted = [len({m.entry for m in ms if not lex.entries[m.entry].dual_use_common})
-               for ms in matcher.scan_batch(texts)]
-    nterms = np.array(counted)
-    escalated = nterms >= cfg.escalate_min_terms
-    strong = nterms >= cfg.strong_min_terms
-    oof = cross_val_scores(texts, labels, p, k=folds, chunk_words=cfg.chunk_words,
-                           overlap_words=cfg.chunk_overlap_words)
-    y = np.array(labels)
-    # escalated documents: the threshold that keeps `target_recall` of their positives (out of fold);
-    # with strong_min_terms or more terms, the one that keeps `strong_target_recall` (never higher than t1)
+
+    def n_terms(texts: list[str]) -> np.ndarray:
+        return np.array([len({m.entry for m in ms if not lex.entries[m.entry].dual_use_common})
+                         for ms in matcher.scan_batch(texts)], dtype=int)
+
+    negatives, calib, corpus_meta = [], [], None
+    if corpus is not None:
+        # leave out every labeled Wikipedia lead (dev ones above all) from the corpus negatives and calibration
+        excl = labeled_titles(list(data) + [Path(p).with_name("dev.jsonl") for p in data] + [SHARED_DEV])
+        records = list(iter_corpus(corpus, excl))
+        negatives = select_negatives(records, lambda ts: [bool(m) for m in matcher.scan_batch(ts)],
+                                     negatives_per_source)
+        calib = [r for r in records if r["split"] == "calib"]
+        by_source: dict[str, int] = {}
+        for n in negatives:
+            by_source[n["source"]] = by_source.get(n["source"], 0) + 1
+        corpus_meta = {"path": os.path.relpath(corpus, REPO), "documents": len(records),
+                       "excluded_labeled_titles": len(excl), "negatives": len(negatives),
+                       "negatives_by_source": by_source,
+                       "negatives_sha256": sha256_file_list([f"{n['id']}\t{n['text']}" for n in negatives]),
+                       "calib_documents": len(calib)}
+        sources.append({"path": corpus_meta["path"] + " (train split, no lexicon hit)", "rows": len(negatives),
+                        "sha256": corpus_meta["negatives_sha256"]})
+    texts = [r["text"] for r in rows] + [n["text"] for n in negatives]
+    nterms = n_terms(texts[:len(rows)])
+    # the term windows the decision scores for escalated documents (CV scores them too, so thresholds match)
+    windows = [term_windows(t, ms, cfg.term_window_words, cfg.max_term_windows) if n >= cfg.escalate_min_terms
+               else [] for t, ms, n in zip(texts, matcher.scan_batch(texts[:len(rows)]), nterms)]
+    return {"texts": texts, "labels": [r["label"] for r in rows] + [0] * len(negatives), "n_labeled": len(rows),
+            "notes": [r["note"] for r in rows], "n_terms": nterms, "windows": windows, "calib": calib,
+            "sources": sources, "corpus_meta": corpus_meta, "n_terms_fn": n_terms}
+
+
+def escalated_thresholds(oof: np.ndarray, y: np.ndarray, nterms: np.ndarray, target_recall: float,
+                         strong_target_recall: float, cfg: CbrnConfig) -> tuple[float, float]:
+    """(t1, ts): escalated documents keep `target_recall` of their positives (out of fold); with
+    strong_min_terms or more terms, `strong_target_recall` (ts never higher than t1)."""
+    from filters.classifier import threshold_for_recall
+    escalated, strong = nterms >= cfg.escalate_min_terms, nterms >= cfg.strong_min_terms
     one = escalated & ~strong
     ts = threshold_for_recall(oof[strong], y[strong], strong_target_recall)
-    t1 = max(ts, threshold_for_recall(oof[one], y[one], target_recall))
-    # the rest: the 99th percentile of out-of-fold scores of negatives without terms (~1% FPR there)
+    return max(ts, threshold_for_recall(oof[one], y[one], target_recall)), ts
+
+
+def no_term_calibration(model_path: str | Path, calib: list[dict], n_terms_fn, corpus_rate: float,
+                        cfg: CbrnConfig) -> tuple[float, np.ndarray]:
+    """(threshold, scores): the no-term threshold above which at most `corpus_rate` of the calib documents
+    are removed on the no-term path, and the scores of the documents that path scores."""
+    from filters.classifier import Classifier
+    words = np.array([len(r["text"].split()) for r in calib])
+    eligible = np.flatnonzero(words >= cfg.min_words_without_terms)
+    eligible = eligible[n_terms_fn([calib[i]["text"] for i in eligible]) < cfg.escalate_min_terms]
+    clf = Classifier(str(model_path), cfg.chunk_words, cfg.chunk_overlap_words)
+    sc = np.array([float(c.max()) for c in clf.chunk_scores_batch([calib[i]["text"] for i in eligible])])
+    return rate_threshold(sc, int(np.floor(corpus_rate * len(calib)))), sc
+
+
+def train(data: list[str], out: str | Path, use_extra: bool, target_recall: float, folds: int,
+          params: dict | None = None, strong_target_recall: float = 0.99, corpus: str | Path | None = None,
+          corpus_rate: float = DEFAULT_CORPUS_RATE, negatives_per_source: dict | None = None) -> dict:
+    """Train, CV-calibrate and quantise a model.
+
+    With `corpus` (the shared real corpus): a seeded sample of its `train` split with no lexicon hit joins the
+    training data as negatives (what ordinary text looks like), and the no-term threshold is set so that at
+    most `corpus_rate` of the held-out `calib` split is removed on the no-term path (see filters.data.corpus).
+    """
+    from filters.classifier import DEFAULT_PARAMS, SEED, cross_val_scores, train_to_file
+    from filters.lexicon import load_lexicon
+
+    cfg = CbrnConfig()
+    ds = training_set(data, use_extra, corpus, negatives_per_source)
+    texts, labels, n_lab, nterms = ds["texts"], ds["labels"], ds["n_labeled"], ds["n_terms"]
+    sources, corpus_meta, calib = ds["sources"], ds["corpus_meta"], ds["calib"]
+    lex = load_lexicon()
+    p = dict(DEFAULT_PARAMS, **(params or {}))
+    escalated = nterms >= cfg.escalate_min_terms
+    strong = nterms >= cfg.strong_min_terms
+    oof_all = cross_val_scores(texts, labels, p, k=folds, chunk_words=cfg.chunk_words,
+                               overlap_words=cfg.chunk_overlap_words, windows=ds["windows"])
+    oof = oof_all[:n_lab]
+    y = np.array(labels[:n_lab])
+    t1, ts = escalated_thresholds(oof, y, nterms, target_recall, strong_target_recall, cfg)
+    # the rest: at least the 99th percentile of out-of-fold scores of labeled negatives without terms ...
     neg0 = oof[(~escalated) & (y == 0)]
-    t0 = max(t1, float(np.quantile(neg0, 0.99, method="higher"))) if len(neg0) else t1
-    pred = np.where(strong, oof >= ts, np.where(escalated, oof >= t1, oof >= t0))
-    cv = {"folds": folds, "target_recall": target_recall, "strong_target_recall": strong_target_recall,
-          "recall": float((pred & (y == 1)).sum() / max(1, (y == 1).sum())),
-          "fpr": float((pred & (y == 0)).sum() / max(1, (y == 0).sum())),
-          "n": len(y), "positives": int((y == 1).sum()), "escalated": int(escalated.sum()), "strong": int(strong.sum())}
+    t0_labeled = max(t1, float(np.quantile(neg0, 0.99, method="higher"))) if len(neg0) else t1
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    train_to_file(texts, labels, tmp, p, SEED, quantize=True)
-    os.replace(tmp, out)
-    meta = {
-        "model_file": out.name, "model_sha256": sha256_file(out), "model_bytes": out.stat().st_size,
-        "quantized": True, "training_data": sources,
-        "training_data_sha256": sha256_file_list([s["sha256"] for s in sources]),
-        "params": p, "seed": SEED, "thread": 1,
-        "threshold": round(t1, 6), "threshold_strong": round(ts, 6), "threshold_without_terms": round(t0, 6),
-        "calibration": "k-fold CV on the training data only: threshold keeps target_recall of positives with "
-                       "escalate_min_terms..strong_min_terms-1 terms, threshold_strong keeps strong_target_recall of "
-                       "positives with strong_min_terms+ terms, threshold_without_terms is the 99th percentile of "
-                       "no-term negatives' out-of-fold scores",
-        "cv": cv, "lexicon_sha256": lex.sha256, "lexicon_version": lex.version,
-        "escalate_min_terms": cfg.escalate_min_terms, "strong_min_terms": cfg.strong_min_terms,
-    }
-    atomic_write_json(out.with_suffix(".json"), meta)
+    try:
+        train_to_file(texts, labels, tmp, p, SEED, quantize=True)
+        t0, calib_meta = t0_labeled, None
+        if calib:
+            # ... and high enough that the no-term path removes at most corpus_rate of the held-out calib split
+            t_rate, sc = no_term_calibration(tmp, calib, ds["n_terms_fn"], corpus_rate, cfg)
+            t0 = max(t0_labeled, t_rate)
+            calib_meta = {"documents": len(calib), "no_term_scored": int(len(sc)), "target_rate": corpus_rate,
+                          "threshold_at_rate": round(t_rate, 6), "no_term_removed": int((sc >= round(t0, 6)).sum())}
+            calib_meta["no_term_removed_rate"] = round(calib_meta["no_term_removed"] / max(1, len(calib)), 6)
+            corpus_meta["calibration"] = calib_meta
+        wl = np.array([len(t.split()) for t in texts[:n_lab]])
+        pred = np.where(strong, oof >= ts, np.where(escalated, oof >= t1,
+                                                    (oof >= t0) & (wl >= cfg.min_words_without_terms)))
+        cv = {"folds": folds, "target_recall": target_recall, "strong_target_recall": strong_target_recall,
+              "recall": float((pred & (y == 1)).sum() / max(1, (y == 1).sum())),
+              "fpr": float((pred & (y == 0)).sum() / max(1, (y == 0).sum())),
+              "n": int(n_lab), "positives": int((y == 1).sum()), "escalated": int(escalated.sum()),
+              "strong": int(strong.sum()), "corpus_negatives": len(texts) - n_lab,
+              "corpus_negatives_oof_q99": round(float(np.quantile(oof_all[n_lab:], 0.99)), 6) if len(texts) > n_lab
+              else None}
+        meta = {
+            "model_file": out.name, "model_sha256": sha256_file(tmp), "model_bytes": tmp.stat().st_size,
+            "quantized": True, "training_data": sources,
+            "training_data_sha256": sha256_file_list([s["sha256"] for s in sources]),
+            "params": p, "seed": SEED, "thread": 1,
+            "threshold": round(t1, 6), "threshold_strong": round(ts, 6), "threshold_without_terms": round(t0, 6),
+            "calibration": "k-fold CV on the training data only (out-of-fold max over chunks and, for escalated "
+                           "documents, term windows): threshold keeps target_recall of positives with "
+                           "escalate_min_terms..strong_min_terms-1 terms, threshold_strong keeps strong_target_recall "
+                           "of positives with strong_min_terms+ terms; threshold_without_terms is the larger of the "
+                           "99th percentile of labeled no-term negatives' out-of-fold scores and the score above which "
+                           "at most corpus.calibration.target_rate of the held-out corpus calib split is removed on "
+                           "the no-term path (documents of min_words_without_terms+ words)",
+            "cv": cv, "corpus": corpus_meta, "lexicon_sha256": lex.sha256, "lexicon_version": lex.version,
+            "escalate_min_terms": cfg.escalate_min_terms, "strong_min_terms": cfg.strong_min_terms,
+            "min_words_without_terms": cfg.min_words_without_terms,
+        }
+        atomic_write_json(out.with_suffix(".json"), meta)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():  # a failed build leaves nothing behind
+            tmp.unlink()
     return meta
+
+
+# ------------------------------------------------------------------ tune
+TUNE_GRID = [{}, {"wordNgrams": 1}, {"minn": 0, "maxn": 0}, {"dim": 100}, {"epoch": 20}, {"epoch": 80, "lr": 0.3}]
+TUNE_TARGETS = ((0.97, 0.99), (0.99, 0.99), (0.99, 1.0))
+
+
+def tune(data: list[str], use_extra: bool, corpus: str | Path | None, grid: list[dict], folds: int = 5,
+         corpus_rate: float = DEFAULT_CORPUS_RATE, targets=TUNE_TARGETS) -> list[dict]:
+    """Compare fastText parameters on the TRAINING data only (never dev): out-of-fold ROC AUC, and for each
+    (target_recall, strong_target_recall) the nested-CV recall / false positives of the escalated paths (the
+    thresholds of each fold come from the other folds' out-of-fold scores); with `corpus`, what the policy of
+    a model trained on everything removes from the held-out calib split."""
+    import tempfile
+
+    from filters.classifier import DEFAULT_PARAMS, SEED, cross_val_scores, fold_of, train_to_file
+    from filters.decide import CbrnFilter
+    from filters.evaluate import curves
+
+    cfg = CbrnConfig()
+    ds = training_set(data, use_extra, corpus)
+    texts, labels, n_lab, nterms = ds["texts"], ds["labels"], ds["n_labeled"], ds["n_terms"]
+    y = np.array(labels[:n_lab])
+    esc, strong = nterms >= cfg.escalate_min_terms, nterms >= cfg.strong_min_terms
+    fold = np.array([fold_of(t, folds) for t in texts[:n_lab]])
+    words = np.array([len(t.split()) for t in texts[:n_lab]])
+    rows = []
+    for params in grid:
+        p = dict(DEFAULT_PARAMS, **params)
+        oof = cross_val_scores(texts, labels, p, k=folds, chunk_words=cfg.chunk_words,
+                               overlap_words=cfg.chunk_overlap_words, windows=ds["windows"])[:n_lab]
+        row = {"params": params, "auc": round(curves(oof, y)["roc_auc"], 4),
+               "auc_escalated": round(curves(oof[esc], y[esc])["roc_auc"], 4)}
+        for tr, st in targets:
+            pred = np.zeros(n_lab, dtype=bool)
+            for f in range(folds):
+                o = fold != f
+                t1, ts = escalated_thresholds(oof[o], y[o], nterms[o], tr, st, cfg)
+                i = fold == f
+                pred[i] = np.where(strong[i], oof[i] >= ts, esc[i] & (oof[i] >= t1))
+            row[f"nested_{tr}_{st}"] = {"recall_escalated": round(float((pred & y.astype(bool)).sum() /
+                                                                        max(1, (esc & (y == 1)).sum())), 4),
+                                        "fp": int((pred & (y == 0)).sum())}
+        if ds["calib"]:
+            t1, ts = escalated_thresholds(oof, y, nterms, targets[0][0], targets[0][1], cfg)
+            neg0 = oof[~esc & (y == 0)]
+            with tempfile.TemporaryDirectory() as d:
+                m = Path(d) / "m.ftz"
+                train_to_file(texts, labels, m, p, SEED, quantize=True)
+                t_rate, _ = no_term_calibration(m, ds["calib"], ds["n_terms_fn"], corpus_rate, cfg)
+                t0 = max(t1, float(np.quantile(neg0, 0.99, method="higher")), t_rate)
+                filt = CbrnFilter(CbrnConfig(model_path=str(m), threshold=t1, threshold_strong=ts,
+                                             threshold_without_terms=t0))
+                dec = filt.decide_batch([r["text"] for r in ds["calib"]])
+                row["model_bytes"] = m.stat().st_size
+            rm = [d for d in dec if d.decision == "remove"]
+            row["calib"] = {"t1": round(t1, 4), "ts": round(ts, 4), "t0": round(t0, 4), "docs": len(dec),
+                            "removed": len(rm), "removed_no_term": sum(not d.detail["escalated"] for d in rm)}
+            lp = ~esc & (y == 1) & (words >= cfg.min_words_without_terms)
+            row["labeled_no_term_positives_over_t0"] = f"{int((oof[lp] >= t0).sum())}/{int(lp.sum())}"
+        print(json_bytes(row).decode().strip(), flush=True)
+        rows.append(row)
+    return rows
+
+
+def rate_threshold(scores: np.ndarray, max_removed: int) -> float:
+    """The smallest 6-decimal threshold t with at most `max_removed` of `scores` >= t."""
+    s = np.sort(np.asarray(scores, dtype=float))[::-1]
+    if max_removed >= len(s):
+        return 0.0
+    v = float(s[max_removed])  # the first score that must stay below t
+    return round(float(np.floor(v * 1e6 + 1e-6)) / 1e6 + 1e-6, 6)
 
 
 def sha256_file_list(digests: list[str]) -> str:
@@ -207,9 +376,18 @@ def main(argv=None) -> int:
     t.add_argument("--no-extra", action="store_true", help="leave out the repo's own labeled text")
     t.add_argument("--target-recall", type=float, default=0.97)
     t.add_argument("--folds", type=int, default=5)
+    t.add_argument("--corpus", default=None, help="real corpus dir: negatives from its train split, no-term "
+                                                   "threshold calibrated on its calib split (default: none)")
+    t.add_argument("--corpus-rate", type=float, default=DEFAULT_CORPUS_RATE)
     b = sub.add_parser("build-default", help="build the shipped model (make cbrn-model)")
     b.add_argument("--train", default=str(SHARED_TRAIN))
+    b.add_argument("--corpus", default=str(SHARED_CORPUS))
     b.add_argument("--out", default=str(DEFAULT_OUT))
+    u = sub.add_parser("tune", help="compare fastText parameters by cross-validation on the training data")
+    u.add_argument("--train", default=str(SHARED_TRAIN))
+    u.add_argument("--corpus", default=str(SHARED_CORPUS), help="'' for none")
+    u.add_argument("--params", action="append", default=None, help="JSON parameter overrides; repeatable "
+                                                                    "(default: a small built-in grid)")
     e = sub.add_parser("evaluate", help="evaluate the full policy on a labeled JSONL")
     e.add_argument("--data", required=True)
     e.add_argument("--model", default=None)
@@ -221,13 +399,19 @@ def main(argv=None) -> int:
         return classify(args)
     if args.cmd == "evaluate":
         return evaluate_cmd(args)
+    if args.cmd == "tune":
+        grid = [orjson.loads(x) for x in args.params] if args.params else TUNE_GRID
+        tune([args.train], True, args.corpus or None, grid)
+        return 0
     if args.cmd == "train":
-        meta = train(args.data, args.out, not args.no_extra, args.target_recall, args.folds)
+        meta = train(args.data, args.out, not args.no_extra, args.target_recall, args.folds, corpus=args.corpus,
+                     corpus_rate=args.corpus_rate)
     else:
-        if not Path(args.train).is_file():
-            print(f"error: training data not found: {args.train}", file=sys.stderr)
-            return 2
-        meta = train([args.train], args.out, True, 0.97, 5)
+        for what, path in (("training data", Path(args.train)), ("corpus", Path(args.corpus) / "STATS.json")):
+            if not path.exists():
+                print(f"error: {what} not found: {path}", file=sys.stderr)
+                return 2
+        meta = train([args.train], args.out, True, 0.97, 5, corpus=args.corpus)
     sys.stdout.write(json_bytes({k: meta[k] for k in ("model_sha256", "model_bytes", "threshold",
                                                       "threshold_strong", "threshold_without_terms", "cv")}, indent=True).decode())
     return 0

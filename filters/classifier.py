@@ -114,8 +114,10 @@ def fold_of(text: str, k: int) -> int:
 
 
 def cross_val_scores(texts: list[str], labels: list[int], params: dict | None = None, k: int = 5,
-                     seed: int = SEED, chunk_words: int = 150, overlap_words: int = 40) -> np.ndarray:
-    """Out-of-fold max-chunk scores for every training document (the calibration set)."""
+                     seed: int = SEED, chunk_words: int = 150, overlap_words: int = 40,
+                     windows: list[list[str]] | None = None) -> np.ndarray:
+    """Out-of-fold max-chunk scores for every training document (the calibration set). `windows[i]`: extra
+    passages of document i scored with its chunks (the term windows the decision scores), as the policy does."""
     folds = np.array([fold_of(t, k) for t in texts])
     out = np.zeros(len(texts))
     for f in range(k):
@@ -123,7 +125,10 @@ def cross_val_scores(texts: list[str], labels: list[int], params: dict | None = 
         te = np.flatnonzero(folds == f)
         m = train_model([texts[i] for i in tr], [labels[i] for i in tr], params, seed)
         for i in te:
-            out[i] = model_scores(m, chunks(texts[i], chunk_words, overlap_words)).max()
+            cs = chunks(texts[i], chunk_words, overlap_words)
+            for w in (windows[i] if windows is not None and i < len(windows) else ()):
+                cs += chunks(w, chunk_words, overlap_words)
+            out[i] = model_scores(m, cs).max()
     return out
 
 

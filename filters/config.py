@@ -16,7 +16,9 @@ class CbrnConfig:
     threshold_without_terms: float | None = None  # for the rest; None = calibrated (never below `threshold`)
     escalate_min_terms: int = 1        # distinct lexicon terms that escalate (1 chosen by CV on train: 2 lost ~10 pts recall)
     strong_min_terms: int = 2          # distinct terms for the lower `threshold_strong` (CV on train: recall .982 vs .963)
-    score_without_terms: bool = True   # score documents with no term too (paraphrases are no free pass)
+    score_without_terms: bool = True   # score documents with no term too (paraphrases are no free pass) ...
+    min_words_without_terms: int = 40  # ... when they have at least this many words: a bag-of-n-grams score of a
+                                       # short text (a dictionary entry, a one-liner) is noise, not evidence
     chunk_words: int = 150             # classifier window (about a training document); removed if any window passes
     chunk_overlap_words: int = 40
     term_window_words: int = 40        # long escalated documents: also score +-N words around each term
@@ -45,7 +47,7 @@ class CbrnConfig:
                     "max_terms_in_detail", "batch_size", "term_window_words"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"cbrn.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("chunk_overlap_words", "max_snippets_per_term", "max_term_windows"):
+        for key in ("chunk_overlap_words", "max_snippets_per_term", "max_term_windows", "min_words_without_terms"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"cbrn.{key}: must be >= 0, got {getattr(self, key)}")
         if self.chunk_overlap_words >= self.chunk_words:

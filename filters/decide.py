@@ -4,7 +4,9 @@ Default policy (modelled on multi-stage filters such as Deep Ignorance's): a doc
 lexicon terms reach `escalate_min_terms` is escalated and removed when its best chunk passes the
 calibrated threshold (`cbrn_classifier`); with `strong_min_terms` or more terms the calibrated
 `threshold_strong` applies (lower: such documents are rarely benign); a document with no term is
-still scored (on by default) and removed above the stricter no-term threshold; a document dense in Tier-1 / Schedule-1 terms is
+still scored (on by default) when it has at least `min_words_without_terms` words, and removed above the
+stricter no-term threshold (calibrated to a target removal rate on held-out real corpus text); a document
+dense in Tier-1 / Schedule-1 terms is
 removed on the blocklist alone (`cbrn_blocklist`). Any failure inside the filter is an error, which
 the pipeline quarantines (fail closed). Decisions are deterministic.
 """
@@ -90,7 +92,8 @@ class CbrnFilter:
     def policy(self) -> dict:
         c = self.cfg
         return {"escalate_min_terms": c.escalate_min_terms, "strong_min_terms": c.strong_min_terms,
-                "score_without_terms": c.score_without_terms, "threshold": self.threshold,
+                "score_without_terms": c.score_without_terms, "min_words_without_terms": c.min_words_without_terms,
+                "threshold": self.threshold,
                 "threshold_strong": self.threshold_strong, "threshold_without_terms": self.threshold_without_terms,
                 "chunk_words": c.chunk_words, "chunk_overlap_words": c.chunk_overlap_words,
                 "term_window_words": c.term_window_words, "max_term_windows": c.max_term_windows,
@@ -134,13 +137,15 @@ class CbrnFilter:
         cfg = self.cfg
         matches = self.matcher.scan_batch(texts)
         summaries = [self._summarise(t, m) for t, m in zip(texts, matches)]
-        need = [i for i, s in enumerate(summaries) if s["escalated"] or cfg.score_without_terms]
+        need = [i for i, s in enumerate(summaries) if s["escalated"] or
+                (cfg.score_without_terms and s["words"] >= cfg.min_words_without_terms)]
         chunk_scores = self.classifier.chunk_scores_batch([texts[i] for i in need]) if need else []
         scores = {i: cs for i, cs in zip(need, chunk_scores)}
-        # a short passage inside a long document is diluted in its chunk: also score windows centred on terms
+        # a short passage is diluted in its chunk (a long document's, or a short document that is mostly about
+        # something else): also score windows centred on the terms of every escalated document
         win_docs, win_texts = [], []
         for i in need:
-            if summaries[i]["escalated"] and len(scores[i]) > 1:
+            if summaries[i]["escalated"]:
                 for w in term_windows(texts[i], matches[i], cfg.term_window_words, cfg.max_term_windows):
                     win_docs.append(i)
                     win_texts.append(w)
@@ -166,7 +171,8 @@ class CbrnFilter:
             else:
                 decision, reason = KEEP, ""
             detail = {
-                "escalated": s["escalated"], "n_terms": s["n_terms"], "terms": s["terms"], "high_concern": hc,
+                "escalated": s["escalated"], "n_terms": s["n_terms"], "words": s["words"], "terms": s["terms"],
+                "high_concern": hc,
                 "score": None if score is None else round(score, 6), "threshold": thr,
                 "chunks": None if cs is None else {"n": int(len(cs)), "max": round(float(cs.max()), 6),
                                                    "mean": round(float(cs.mean()), 6),
@@ -194,9 +200,10 @@ class CbrnFilter:
         counted = [t for t in terms if not t["dual_use_common"]]
         high = [t for t in terms if t["tier1"] or t["schedule1"]]
         occ = sum(t["count"] for t in high)
-        words = len(text.split()) if occ else 0
+        words = len(text.split())
         return {
             "terms": terms[:cfg.max_terms_in_detail],
+            "words": words,
             "n_terms": len(counted),
             "escalated": len(counted) >= cfg.escalate_min_terms,
             "high_concern": {"distinct": len(high), "occurrences": occ,
