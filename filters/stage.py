@@ -7,7 +7,7 @@ wants to see), else `{}`. Filter failures quarantine the document with `cbrn_err
 a filter that cannot load fails the stage. `removed/<shard>.jsonl.zst` lists the removed documents
 (id, sha256, source, line, reason, score, terms; the text only with `cbrn.keep_removed_text`).
 stats.json adds `filter` (lexicon/model sha256, threshold, policy: what the tokenize manifest records),
-`scores` (histograms of kept vs removed), `terms` / `kept_terms` / `lists` (matched-term counts).
+`scores` (histograms of kept vs removed; `unscored` counts documents decided without the classifier), `terms` / `kept_terms` / `lists` (matched-term counts).
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class CbrnBlock(Block):
         self.cfg = cfg
         self.removed_path = removed_path
         self.hist = {"kept": np.zeros(20, np.int64), "removed": np.zeros(20, np.int64)}
+        self.unscored = Counter()   # documents the policy decided without the classifier
         self.terms, self.kept_terms, self.lists = Counter(), Counter(), Counter()
 
     def run(self, docs, task: TaskContext):
@@ -71,6 +72,8 @@ class CbrnBlock(Block):
         side = "removed" if dec.decision == "remove" else "kept"
         if dec.score is not None:
             self.hist[side][min(int(dec.score * 20), 19)] += 1
+        else:
+            self.unscored[side] += 1
         names = self.terms if side == "removed" else self.kept_terms
         names.update(dec.terms)
         if side == "removed":
@@ -78,7 +81,8 @@ class CbrnBlock(Block):
                 self.lists.update(t.get("lists", []))
 
     def close(self, task) -> dict:
-        return {"scores": {k: v.tolist() for k, v in self.hist.items()},
+        return {"scores": {**{k: v.tolist() for k, v in self.hist.items()},
+                           "unscored": {k: self.unscored[k] for k in ("kept", "removed")}},
                 "terms": dict(self.terms), "kept_terms": dict(self.kept_terms), "lists": dict(self.lists)}
 
 
@@ -129,12 +133,13 @@ class CbrnStage(Stage):
         from filters.decide import CbrnFilter
         prev, _ = input_shards(run, self.name)
         tasks = results["filter"]
-        scores = {"bins": SCORE_BINS, "kept": [0] * 20, "removed": [0] * 20}
+        scores = {"bins": SCORE_BINS, "kept": [0] * 20, "removed": [0] * 20, "unscored": {"kept": 0, "removed": 0}}
         terms, kept_terms, lists = Counter(), Counter(), Counter()
         for t in tasks:
             blk = t["blocks"]["1:cbrn_filter"]
             for side in ("kept", "removed"):
                 scores[side] = [a + b for a, b in zip(scores[side], blk["scores"][side])]
+                scores["unscored"][side] += blk["scores"]["unscored"][side]
             terms.update(blk["terms"])
             kept_terms.update(blk["kept_terms"])
             lists.update(blk["lists"])

@@ -95,9 +95,15 @@ def _scores_blocks(c: dict) -> list:
     kept, rem = sc.get("kept") or [], sc.get("removed") or []
     rows = [[f"{f(a, 3)}–{f(b, 3)}", n(kept[i] if i < len(kept) else None), n(rem[i] if i < len(rem) else None)]
             for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]
+    unscored = sc.get("unscored") or {}
+    note = ""
+    if unscored.get("kept") or unscored.get("removed"):
+        note = (f" Not in the histogram: {n(unscored.get('kept', 0))} kept and {n(unscored.get('removed', 0))} "
+                f"removed documents the policy decided without the classifier (short documents with no "
+                f"lexicon term are not scored; blocklist-only removals carry no score).")
     return [("h", 3, "Scores"),
             ("p", "Histogram of the best-chunk classifier score from cbrn/stats.json (documents scored by the stage); "
-                  "the vertical lines are the policy's thresholds."),
+                  "the vertical lines are the policy's thresholds." + note),
             ("img", "scores", "classifier score histogram, kept vs removed"),
             ("details", "histogram counts", [("table", ["score bin", "kept", "removed"], rows)])]
 

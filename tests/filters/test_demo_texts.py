@@ -17,11 +17,6 @@ def test_demo_documents_are_labeled_and_unique():
     assert {d["meta"]["label"] for d in docs} == {0, 1}
 
 
-import pytest
-
-
-@pytest.mark.xfail(strict=False, reason="classifier quality work in progress: the Botox hard negative scores "
-                                        "just over the threshold with the first default model")
 def test_the_default_filter_removes_demo_topics_and_keeps_hard_negatives():
     from filters.decide import CbrnFilter
     f = CbrnFilter.from_config()
