@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 
-from common.io import atomic_write_bytes, atomic_write_json, sha256_file
+from common.io import atomic_write_bytes, atomic_write_json, remove_stale_temps, sha256_file
 from common.progress import bar
-from pipeline.shards import ShardReader, read_shard
-from pipeline.stage import BlockStep, RunContext, Step, TaskContext, TaskResult, shard_path
-from pipeline.tokenize_encode import TokenWriter, indexed_dataset
+from pipeline.stage import BlockStep, RunContext, Step, TaskContext, TaskResult, marker_path, shard_path
+from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
 from pipeline import tokenizer as tk
 
 MERGED_PREFIX = "merged/data"
@@ -31,6 +31,12 @@ def shard_prefix(run: RunContext, name: str) -> Path:
 
 def provenance_path(run: RunContext, name: str) -> Path:
     return run.stage_dir("tokenize") / "provenance" / f"{name}.parquet"
+
+
+def fresh_start(task: TaskContext, *outputs: Path) -> None:
+    """Remove what a killed earlier attempt of this task left: temp files of its outputs and marker."""
+    for path in (*outputs, marker_path(task.run, task.stage, task.step, task.index)):
+        remove_stale_temps(path)
 
 
 def _run_tokenizer(run: RunContext):
@@ -54,6 +60,8 @@ class TokenizerStep(Step):
 
     def run_task(self, task: TaskContext) -> TaskResult:
         cfg = task.config.tokenize
+        t0 = time.perf_counter()
+        fresh_start(task, tokenizer_path(task.run))
         if cfg.tokenizer:
             tok, kind = tk.load_tokenizer_file(cfg.tokenizer)
             # a tokenizer.json is kept byte for byte; a tiktoken file becomes its HF equivalent
@@ -68,7 +76,7 @@ class TokenizerStep(Step):
         out = task.add_output(atomic_write_bytes(tokenizer_path(task.run), data))
         info = {"path": "tokenizer.json", "sha256": sha256_file(out), "source": source,
                 **tk.describe(tok, cfg.eod_token)}
-        return TaskResult(stats={"tokenizer": info})
+        return TaskResult(stats={"tokenizer": info}, timing={"wall_s": time.perf_counter() - t0})
 
     def _train(self, task: TaskContext):
         cfg = task.config.tokenize
@@ -79,14 +87,14 @@ class TokenizerStep(Step):
         def texts():
             progress = bar(total=total, desc="tokenize/train", unit="doc")
             for s in self.shards:
-                for doc in read_shard(shard_path(task.run, self.input_stage, s["name"])):
+                for doc_id, text, _, _ in read_docs(shard_path(task.run, self.input_stage, s["name"])):
                     progress.update(1)
                     # a hash of the id, not a random draw: the sample is the same on every run
-                    if threshold is not None and xxhash.xxh3_64_intdigest(doc.id.encode("utf-8")) >= threshold:
+                    if threshold is not None and xxhash.xxh3_64_intdigest(doc_id.encode("utf-8")) >= threshold:
                         continue
                     counts["docs"] += 1
-                    counts["chars"] += len(doc.text)
-                    yield doc.text
+                    counts["chars"] += len(text)
+                    yield text
             progress.close()
 
         tok = tk.train_bpe(texts(), cfg.vocab_size, cfg.min_frequency)
@@ -112,15 +120,18 @@ class EncodeStep(BlockStep):
     def blocks(self, task):
         cfg = task.config.tokenize
         name = self.shards[task.index]["name"]
-        self._writer = TokenWriter(tokenizer_path(task.run), shard_prefix(task.run, name),
-                                   provenance_path(task.run, name), cfg.eod_token,
+        self._writer = TokenWriter(shard_path(task.run, self.input_stage, name), tokenizer_path(task.run),
+                                   shard_prefix(task.run, name), provenance_path(task.run, name), cfg.eod_token,
                                    cfg.max_sequence_tokens, cfg.batch_bytes)
-        return [ShardReader(shard_path(task.run, self.input_stage, name)), self._writer]
+        return [self._writer]
 
     def run_task(self, task):
+        name = self.shards[task.index]["name"]
+        fresh_start(task, task.stage_dir / "ledger" / f"{name}.parquet", shard_prefix(task.run, name),
+                    provenance_path(task.run, name))
         result = super().run_task(task)
         w = self._writer
-        result.stats["shard"] = {"name": self.shards[task.index]["name"], "docs": w.docs,
+        result.stats["shard"] = {"name": name, "docs": w.docs,
                                  "sequences": w.sequences, "tokens": w.tokens, "split_documents": w.split_docs}
         result.stats["tokenizer_sha256"] = sha256_file(tokenizer_path(task.run))
         return result
@@ -140,14 +151,16 @@ class MergeStep(Step):
         return 2
 
     def run_task(self, task: TaskContext) -> TaskResult:
+        t0 = time.perf_counter()
         tok, sha = _run_tokenizer(task.run)
         dtype = tk.token_dtype(tok.get_vocab_size(with_added_tokens=True))
         stats = self._megatron(task, dtype) if task.index == 0 else self._zarr(task, dtype)
-        return TaskResult(stats={**stats, "tokenizer_sha256": sha})
+        return TaskResult(stats={**stats, "tokenizer_sha256": sha}, timing={"wall_s": time.perf_counter() - t0})
 
     def _megatron(self, task: TaskContext, dtype) -> dict:
         out = task.stage_dir / MERGED_PREFIX
         out.parent.mkdir(parents=True, exist_ok=True)
+        fresh_start(task, out)
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         builder = indexed_dataset().IndexedDatasetBuilder(f"{tmp}.bin", dtype=dtype)
         try:
@@ -187,7 +200,7 @@ class MergeStep(Step):
 
         final = task.stage_dir / ZARR_DIR
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        fresh_start(task, final)
         chunk = task.config.tokenize.zarr_chunk_tokens
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         opts = dict(compressors=ZstdCodec(level=ZARR_LEVEL), fill_value=0, config={"write_empty_chunks": True})
@@ -254,5 +267,7 @@ def write_manifest(run: RunContext, input_stage: str, record: dict | None, token
         "merged": {"prefix": MERGED_PREFIX, "bin_sha256": merged["bin_sha256"], "idx_sha256": merged["idx_sha256"]},
         "zarr": ZARR_DIR, "shards": shards,
     }
+    for name in ("manifest.json", "stats.json"):        # stats.json is written next, by pipeline/run.py
+        remove_stale_temps(run.stage_dir("tokenize") / name)
     atomic_write_json(run.stage_dir("tokenize") / "manifest.json", manifest)
     return manifest

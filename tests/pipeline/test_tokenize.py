@@ -8,7 +8,7 @@ import pytest
 
 from common import reasons
 from common.config import ConfigError
-from common.io import read_json, sha256_file, write_jsonl_zst
+from common.io import iter_lines, read_json, sha256_file, write_jsonl_zst
 from pipeline import tokenizer as tk
 from pipeline.democorpus import DemoCorpusConfig, build
 from pipeline.shards import read_shard
@@ -266,3 +266,14 @@ def test_bad_config_values_name_the_key(key, value, message):
     from common import config as cfgmod
     with pytest.raises(ConfigError, match=message):
         cfgmod.load(data={"tokenize": {key: value}})
+
+
+def test_a_damaged_input_shard_is_an_error_naming_file_and_line(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "hello world"}, {"id": "b", "text": "more"}])
+    run_stages(tmp_path / "run", [src], stages=("ingest",), tokenize={"allow_unfiltered": True})
+    shard = next((tmp_path / "run" / "ingest" / "shards").glob("*.jsonl.zst"))
+    lines = [orjson.loads(line) for _, line in iter_lines(shard)]
+    del lines[1]["text"]
+    write_jsonl_zst(shard, lines)
+    with pytest.raises(RuntimeError, match=rf"{shard.name}:2: cannot read document: KeyError\('text'\)"):
+        run_stages(tmp_path / "run", [src], stages=("tokenize",), tokenize={"allow_unfiltered": True})
