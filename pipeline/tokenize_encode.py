@@ -1,7 +1,8 @@
 """The encode block: one input shard -> one Megatron shard (.bin/.idx via megatron-core's builder) + provenance.
 
 Throughput: `encode_batch` releases the GIL and runs on all cores (rayon), so one background
-thread encodes batch k+1 while this thread reads batch k+2 and writes batch k. Tokens go to the
+thread encodes batches k+1 and k+2 (queued, so the encoder never waits for this thread) while
+this thread reads batch k+3 and writes batch k. Tokens go to the
 builder as numpy arrays, one `add_document` per document, never per-token Python. The block reads
 its shard itself (a source block, like ingest's reader) as (id, text, file, line) tuples: the
 per-document cost of Document objects and a chain of generator blocks was ~10% of the encode time.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +39,7 @@ PROVENANCE_SCHEMA = pa.schema([
 ])
 
 
+IN_FLIGHT = 2            # batches queued for encoding while one is written
 _LOADED: dict = {}
 
 
@@ -110,14 +113,13 @@ class TokenWriter(Block):
         self.builder = None       # made at the first write: importing megatron-core overlaps the first encode
         try:
             with ThreadPoolExecutor(1) as pool:
-                pending = None
+                pending: deque = deque()
                 for batch in self._batches(read_docs(self.input_path)):
-                    future = pool.submit(_encode, tok, [d[1] for d in batch])
-                    if pending is not None:
-                        self._write(*pending, task)
-                    pending = (batch, future)
-                if pending is not None:
-                    self._write(*pending, task)
+                    pending.append((batch, pool.submit(_encode, tok, [d[1] for d in batch])))
+                    if len(pending) > IN_FLIGHT:
+                        self._write(*pending.popleft(), task)
+                while pending:
+                    self._write(*pending.popleft(), task)
             builder = self._builder()
             builder.finalize(str(tmp_idx))
             os.replace(self.tmp_bin, f"{self.prefix}.bin")

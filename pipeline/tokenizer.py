@@ -191,14 +191,19 @@ def load_tokenizer_file(path: str | Path):
     return tokenizer_from_tiktoken(path), "tiktoken"
 
 
-def _types(node) -> list[str]:
+def _nodes(node) -> list[dict]:
+    """A pipeline component and the steps of its Sequence, flattened."""
     if not node:
         return []
-    out = [node.get("type", "")]
+    out = [node]
     for key in ("pretokenizers", "decoders", "normalizers"):
         for sub in node.get(key) or []:
-            out += _types(sub)
+            out += _nodes(sub)
     return out
+
+
+def _types(node) -> list[str]:
+    return [n.get("type", "") for n in _nodes(node)]
 
 
 def check_byte_level(tok, where: str) -> None:
@@ -211,6 +216,9 @@ def check_byte_level(tok, where: str) -> None:
                              f"only byte-level BPE round-trips text exactly")
     if "ByteLevel" not in _types(j.get("pre_tokenizer")):
         raise TokenizerError(f"{where}: pre_tokenizer has no ByteLevel step; only byte-level BPE is supported")
+    if any(n.get("type") == "ByteLevel" and n.get("add_prefix_space") for n in _nodes(j.get("pre_tokenizer"))):
+        raise TokenizerError(f"{where}: pre_tokenizer ByteLevel has add_prefix_space = true: every document would "
+                             f"gain a leading space")
     norms = [t for t in _types(j.get("normalizer")) if t not in ("Sequence", "NFC")]
     if norms:
         # NFC is a no-op on ingest's NFC text (and the per-document byte check still guards it)

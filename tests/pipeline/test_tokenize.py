@@ -277,3 +277,21 @@ def test_a_damaged_input_shard_is_an_error_naming_file_and_line(tmp_path):
     write_jsonl_zst(shard, lines)
     with pytest.raises(RuntimeError, match=rf"{shard.name}:2: cannot read document: KeyError\('text'\)"):
         run_stages(tmp_path / "run", [src], stages=("tokenize",), tokenize={"allow_unfiltered": True})
+
+
+def test_a_vocabulary_over_65536_ids_is_written_as_int32_and_reads_back(tmp_path, run):
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+    from tokenizers import AddedToken, Tokenizer
+    tok = Tokenizer.from_file(str(run / "tokenize" / "tokenizer.json"))
+    tok.add_special_tokens([AddedToken(f"<|reserved_{i}|>", special=True, normalized=False) for i in range(65000)])
+    assert tok.get_vocab_size() > 1 << 16
+    big = tmp_path / "big.json"
+    tok.save(str(big))
+    src = write_jsonl(tmp_path / "in.jsonl", CRAFTED)
+    run_stages(tmp_path / "run", [src], stages=("ingest", "tokenize"), tokenize={"tokenizer": str(big)})
+    m = read_json(tmp_path / "run" / "tokenize" / "manifest.json")
+    assert m["dtype"] == "int32" and m["vocab_size"] == tok.get_vocab_size()
+    ds = IndexedDataset(str(tmp_path / "run" / "tokenize" / "merged" / "data"))
+    assert ds.index.dtype == np.int32 and len(ds.document_indices) == len(CRAFTED) + 1
+    tokens = np.concatenate([ds[i] for i in range(ds.document_indices[2], ds.document_indices[3])])
+    assert tok.decode(tokens[:-1].tolist(), skip_special_tokens=False) == source_docs(tmp_path / "run")[2].text

@@ -172,5 +172,10 @@ def test_a_tokenizer_that_cannot_round_trip_is_refused(tmp_path, trained):
     (tmp_path / "lower.json").write_bytes(orjson.dumps(j))
     with pytest.raises(tk.TokenizerError, match=r"normalizer \['Lowercase'\]"):
         tk.load_tokenizer_file(tmp_path / "lower.json")
+    j = orjson.loads(trained.read_bytes())
+    j["pre_tokenizer"]["pretokenizers"][1]["add_prefix_space"] = True
+    (tmp_path / "prefix.json").write_bytes(orjson.dumps(j))
+    with pytest.raises(tk.TokenizerError, match="add_prefix_space = true"):
+        tk.load_tokenizer_file(tmp_path / "prefix.json")
     with pytest.raises(tk.TokenizerError, match="not found"):
         tk.load_tokenizer_file(tmp_path / "missing.json")
