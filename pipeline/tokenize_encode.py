@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common import reasons
-from common.io import atomic_write_bytes, iter_lines, sha256_file
+from common.io import atomic_path, atomic_write_bytes, iter_lines, sha256_file
 from pipeline.block import Block
 from pipeline.tokenizer import load_for_encoding, token_byte_lengths, token_dtype
 
@@ -107,31 +106,24 @@ class TokenWriter(Block):
     def run(self, docs, task):
         tok, self.byte_len, self.dtype = _load(self.tokenizer_path)
         self.eod = tok.token_to_id(self.eod_token)
-        self.prefix.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.prefix.with_name(f".{self.prefix.name}.tmp-{os.getpid()}")
-        self.tmp_bin, tmp_idx = Path(f"{tmp}.bin"), Path(f"{tmp}.idx")
+        bin_path, idx_path = Path(f"{self.prefix}.bin"), Path(f"{self.prefix}.idx")
         self.builder = None       # made at the first write: importing megatron-core overlaps the first encode
-        try:
-            with ThreadPoolExecutor(1) as pool:
-                pending: deque = deque()
-                for batch in self._batches(read_docs(self.input_path)):
-                    pending.append((batch, pool.submit(_encode, tok, [d[1] for d in batch])))
-                    if len(pending) > IN_FLIGHT:
+        with atomic_path(bin_path) as self.tmp_bin, atomic_path(idx_path) as tmp_idx:
+            try:
+                with ThreadPoolExecutor(1) as pool:
+                    pending: deque = deque()
+                    for batch in self._batches(read_docs(self.input_path)):
+                        pending.append((batch, pool.submit(_encode, tok, [d[1] for d in batch])))
+                        if len(pending) > IN_FLIGHT:
+                            self._write(*pending.popleft(), task)
+                    while pending:
                         self._write(*pending.popleft(), task)
-                while pending:
-                    self._write(*pending.popleft(), task)
-            builder = self._builder()
-            builder.finalize(str(tmp_idx))
-            os.replace(self.tmp_bin, f"{self.prefix}.bin")
-            os.replace(tmp_idx, f"{self.prefix}.idx")
-        finally:
-            if self.builder is not None:
-                self.builder.data_file.close()
-            for p in (self.tmp_bin, tmp_idx):
-                if p.exists():
-                    p.unlink()
-        task.add_output(Path(f"{self.prefix}.bin"))
-        task.add_output(Path(f"{self.prefix}.idx"))
+                self._builder().finalize(str(tmp_idx))
+            finally:
+                if self.builder is not None:
+                    self.builder.data_file.close()
+        task.add_output(bin_path)
+        task.add_output(idx_path)
         task.add_output(self._write_provenance())
         return
         yield

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 
-from common.io import atomic_write_bytes, atomic_write_json, remove_stale_temps, sha256_file
+from common.io import atomic_path, atomic_write_bytes, atomic_write_json, remove_stale_temps, sha256_file
 from common.progress import bar
 from pipeline.stage import BlockStep, RunContext, Step, TaskContext, TaskResult, marker_path, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
@@ -159,21 +159,15 @@ class MergeStep(Step):
 
     def _megatron(self, task: TaskContext, dtype) -> dict:
         out = task.stage_dir / MERGED_PREFIX
-        out.parent.mkdir(parents=True, exist_ok=True)
         fresh_start(task, out)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        builder = indexed_dataset().IndexedDatasetBuilder(f"{tmp}.bin", dtype=dtype)
-        try:
-            for s in self.shards:
-                builder.add_index(str(shard_prefix(task.run, s["name"])))
-            builder.finalize(f"{tmp}.idx")
-            for ext in (".bin", ".idx"):
-                os.replace(f"{tmp}{ext}", f"{out}{ext}")
-        finally:
-            builder.data_file.close()
-            for ext in (".bin", ".idx"):
-                if os.path.exists(f"{tmp}{ext}"):
-                    os.unlink(f"{tmp}{ext}")
+        with atomic_path(f"{out}.bin") as tmp_bin, atomic_path(f"{out}.idx") as tmp_idx:
+            builder = indexed_dataset().IndexedDatasetBuilder(str(tmp_bin), dtype=dtype)
+            try:
+                for s in self.shards:
+                    builder.add_index(str(shard_prefix(task.run, s["name"])))
+                builder.finalize(str(tmp_idx))
+            finally:
+                builder.data_file.close()
         digests = {ext: sha256_file(task.add_output(Path(f"{out}{ext}"))) for ext in (".bin", ".idx")}
         return {"prefix": MERGED_PREFIX, "bin_sha256": digests[".bin"], "idx_sha256": digests[".idx"],
                 "sequences": len(builder.sequence_lengths), "documents": len(builder.document_indices) - 1}
