@@ -245,6 +245,24 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+def remove_stale_temps(path: str | os.PathLike) -> int:
+    """Delete what a killed writer of `path` left beside it (`.NAME.tmp-PID*`, `.NAME.XXXX.tmp`, dirs too).
+
+    Only for a task about to (re)write `path`: no other process writes it at the same time.
+    """
+    import glob
+    import shutil
+    path = Path(path)
+    removed = 0
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -1,4 +1,4 @@
-"""`python -m pipeline run|task|democorpus ...`"""
+"""`python -m pipeline run|task|democorpus|tokenizer ...`"""
 from __future__ import annotations
 
 import argparse
@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     p_demo = sub.add_parser("democorpus", help="write the demo corpus into a directory")
     p_demo.add_argument("--out", required=True)
     p_demo.add_argument("--preset", default="demo")
+    p_tok = sub.add_parser("tokenizer", help="train a tokenizer or convert a tiktoken file (pipeline/tokenizer_cli.py)")
+    from pipeline.tokenizer_cli import add_arguments as add_tokenizer_arguments
+    add_tokenizer_arguments(p_tok)
     args = parser.parse_args(argv)
 
     try:
@@ -75,6 +78,9 @@ def main(argv=None) -> int:
             from pipeline.democorpus import build
             cfg = cfgmod.load(preset=args.preset)
             print(build(args.out, cfg.demo, cfg.ingest.max_text_bytes))
+        elif args.cmd == "tokenizer":
+            from pipeline.tokenizer_cli import run as run_tokenizer
+            return run_tokenizer(args)
     except Exception as e:
         return _exit_code(e)
     return 0

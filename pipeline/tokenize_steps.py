@@ -1,0 +1,267 @@
+"""The three steps of the tokenize stage and its manifest (see pipeline/tokenize.py for the picture)."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import xxhash
+
+from common.io import atomic_path, atomic_write_bytes, atomic_write_json, remove_stale_temps, sha256_file
+from common.progress import bar
+from pipeline.stage import BlockStep, RunContext, Step, TaskContext, TaskResult, marker_path, shard_path
+from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
+from pipeline import tokenizer as tk
+
+MERGED_PREFIX = "merged/data"
+ZARR_DIR = "tokens.zarr"
+ZARR_LEVEL = 3
+
+
+def tokenizer_path(run: RunContext) -> Path:
+    return run.stage_dir("tokenize") / "tokenizer.json"
+
+
+def shard_prefix(run: RunContext, name: str) -> Path:
+    return run.stage_dir("tokenize") / "shards" / name
+
+
+def provenance_path(run: RunContext, name: str) -> Path:
+    return run.stage_dir("tokenize") / "provenance" / f"{name}.parquet"
+
+
+def fresh_start(task: TaskContext, *outputs: Path) -> None:
+    """Remove what a killed earlier attempt of this task left: temp files of its outputs and marker."""
+    for path in (*outputs, marker_path(task.run, task.stage, task.step, task.index)):
+        remove_stale_temps(path)
+
+
+def _run_tokenizer(run: RunContext):
+    """(tokenizer, sha256) of the run's tokenizer.json."""
+    from tokenizers import Tokenizer
+    path = tokenizer_path(run)
+    return Tokenizer.from_file(str(path)), sha256_file(path)
+
+
+# ---------------------------------------------------------------- 1. tokenizer
+
+class TokenizerStep(Step):
+    name = "tokenizer"
+
+    def __init__(self, input_stage: str, shards: list[dict]):
+        self.input_stage = input_stage
+        self.shards = shards
+
+    def num_tasks(self, run):
+        return 1
+
+    def run_task(self, task: TaskContext) -> TaskResult:
+        cfg = task.config.tokenize
+        t0 = time.perf_counter()
+        fresh_start(task, tokenizer_path(task.run))
+        if cfg.tokenizer:
+            tok, kind = tk.load_tokenizer_file(cfg.tokenizer)
+            # a tokenizer.json is kept byte for byte; a tiktoken file becomes its HF equivalent
+            data = Path(cfg.tokenizer).read_bytes() if kind == "tokenizer.json" else tok.to_str(pretty=True).encode()
+            source = {"kind": kind, "file": str(cfg.tokenizer), "file_sha256": sha256_file(cfg.tokenizer)}
+        else:
+            tok, source = self._train(task)
+            data = tok.to_str(pretty=True).encode()
+        if tok.token_to_id(cfg.eod_token) is None:
+            raise tk.TokenizerError(f"tokenize.eod_token: {cfg.eod_token!r} is not in the tokenizer's vocabulary "
+                                    f"({cfg.tokenizer or 'trained'})")
+        out = task.add_output(atomic_write_bytes(tokenizer_path(task.run), data))
+        info = {"path": "tokenizer.json", "sha256": sha256_file(out), "source": source,
+                **tk.describe(tok, cfg.eod_token)}
+        return TaskResult(stats={"tokenizer": info}, timing={"wall_s": time.perf_counter() - t0})
+
+    def _train(self, task: TaskContext):
+        cfg = task.config.tokenize
+        threshold = int(cfg.train_sample * 2**64) if cfg.train_sample < 1 else None
+        total = sum(s["docs"] for s in self.shards)
+        counts = {"docs": 0, "chars": 0}
+
+        def texts():
+            progress = bar(total=total, desc="tokenize/train", unit="doc")
+            for s in self.shards:
+                for doc_id, text, _, _ in read_docs(shard_path(task.run, self.input_stage, s["name"])):
+                    progress.update(1)
+                    # a hash of the id, not a random draw: the sample is the same on every run
+                    if threshold is not None and xxhash.xxh3_64_intdigest(doc_id.encode("utf-8")) >= threshold:
+                        continue
+                    counts["docs"] += 1
+                    counts["chars"] += len(text)
+                    yield text
+            progress.close()
+
+        tok = tk.train_bpe(texts(), cfg.vocab_size, cfg.min_frequency)
+        return tok, {"kind": "trained", "input_stage": self.input_stage, "sample": cfg.train_sample,
+                     "min_frequency": cfg.min_frequency, "requested_vocab_size": cfg.vocab_size, **counts}
+
+
+# ---------------------------------------------------------------- 2. encode
+
+class EncodeStep(BlockStep):
+    name = "encode"
+
+    def __init__(self, input_stage: str, shards: list[dict]):
+        self.input_stage = input_stage
+        self.shards = shards
+
+    def num_tasks(self, run):
+        return len(self.shards)
+
+    def ledger_name(self, task):
+        return self.shards[task.index]["name"]
+
+    def blocks(self, task):
+        cfg = task.config.tokenize
+        name = self.shards[task.index]["name"]
+        self._writer = TokenWriter(shard_path(task.run, self.input_stage, name), tokenizer_path(task.run),
+                                   shard_prefix(task.run, name), provenance_path(task.run, name), cfg.eod_token,
+                                   cfg.max_sequence_tokens, cfg.batch_bytes)
+        return [self._writer]
+
+    def run_task(self, task):
+        name = self.shards[task.index]["name"]
+        fresh_start(task, task.stage_dir / "ledger" / f"{name}.parquet", shard_prefix(task.run, name),
+                    provenance_path(task.run, name))
+        result = super().run_task(task)
+        w = self._writer
+        result.stats["shard"] = {"name": name, "docs": w.docs,
+                                 "sequences": w.sequences, "tokens": w.tokens, "split_documents": w.split_docs}
+        result.stats["tokenizer_sha256"] = sha256_file(tokenizer_path(task.run))
+        return result
+
+
+# ---------------------------------------------------------------- 3. merge: megatron prefix + zarr
+
+class MergeStep(Step):
+    """Task 0: merged Megatron prefix (builder.add_index in shard order). Task 1: tokens.zarr."""
+
+    name = "merge"
+
+    def __init__(self, shards: list[dict]):
+        self.shards = shards
+
+    def num_tasks(self, run):
+        return 2
+
+    def run_task(self, task: TaskContext) -> TaskResult:
+        t0 = time.perf_counter()
+        tok, sha = _run_tokenizer(task.run)
+        dtype = tk.token_dtype(tok.get_vocab_size(with_added_tokens=True))
+        stats = self._megatron(task, dtype) if task.index == 0 else self._zarr(task, dtype)
+        return TaskResult(stats={**stats, "tokenizer_sha256": sha}, timing={"wall_s": time.perf_counter() - t0})
+
+    def _megatron(self, task: TaskContext, dtype) -> dict:
+        out = task.stage_dir / MERGED_PREFIX
+        fresh_start(task, out)
+        with atomic_path(f"{out}.bin") as tmp_bin, atomic_path(f"{out}.idx") as tmp_idx:
+            builder = indexed_dataset().IndexedDatasetBuilder(str(tmp_bin), dtype=dtype)
+            try:
+                for s in self.shards:
+                    builder.add_index(str(shard_prefix(task.run, s["name"])))
+                builder.finalize(str(tmp_idx))
+            finally:
+                builder.data_file.close()
+        digests = {ext: sha256_file(task.add_output(Path(f"{out}{ext}"))) for ext in (".bin", ".idx")}
+        return {"prefix": MERGED_PREFIX, "bin_sha256": digests[".bin"], "idx_sha256": digests[".idx"],
+                "sequences": len(builder.sequence_lengths), "documents": len(builder.document_indices) - 1}
+
+    def _zarr(self, task: TaskContext, dtype) -> dict:
+        """tokens (1-D, chunked, zstd), sequence_offsets and document_offsets, in merged order."""
+        import zarr
+        from zarr.codecs import ZstdCodec
+        seq_lens, doc_seqs, shard_tokens = [], [], []
+        for s in self.shards:
+            t = pq.read_table(provenance_path(task.run, s["name"]), columns=["token_start", "token_end", "part"])
+            lens = (t.column("token_end").to_numpy() - t.column("token_start").to_numpy()).astype(np.int64)
+            seq_lens.append(lens)
+            doc_seqs.append(np.flatnonzero(t.column("part").to_numpy() == 0))
+            shard_tokens.append(int(lens.sum()))
+        seq_off = np.concatenate([[0], np.cumsum(np.concatenate(seq_lens) if seq_lens else [])]).astype(np.int64)
+        first_seq, base = [], 0
+        for lens, firsts in zip(seq_lens, doc_seqs):
+            first_seq.append(firsts + base)
+            base += len(lens)
+        doc_first = np.concatenate(first_seq + [np.array([base])]).astype(np.int64)
+        doc_off = seq_off[doc_first]
+        total = int(seq_off[-1])
+
+        final = task.stage_dir / ZARR_DIR
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        fresh_start(task, final)
+        chunk = task.config.tokenize.zarr_chunk_tokens
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        opts = dict(compressors=ZstdCodec(level=ZARR_LEVEL), fill_value=0, config={"write_empty_chunks": True})
+        tokens = group.create_array("tokens", shape=(total,), chunks=(max(1, min(chunk, total)),), dtype=dtype, **opts)
+        for name, arr in (("sequence_offsets", seq_off), ("document_offsets", doc_off)):
+            a = group.create_array(name, shape=arr.shape, chunks=(max(1, min(chunk, len(arr))),), dtype=np.int64, **opts)
+            a[:] = arr
+        # stream the shard .bin files through a chunk-sized buffer: memory stays one chunk
+        buf, fill, written = np.empty(max(1, min(chunk, total)), dtype=dtype), 0, 0
+        for s, n in zip(self.shards, shard_tokens):
+            path = f"{shard_prefix(task.run, s['name'])}.bin"
+            if os.path.getsize(path) != n * np.dtype(dtype).itemsize:
+                raise RuntimeError(f"{path}: holds {os.path.getsize(path)} bytes, its provenance says {n} tokens")
+            with open(path, "rb") as fh:
+                while True:
+                    got = fh.readinto(memoryview(buf[fill:]).cast("B"))
+                    if not got:
+                        break
+                    fill += got // buf.itemsize
+                    if fill == len(buf):
+                        tokens[written:written + fill] = buf
+                        written, fill = written + fill, 0
+        if fill:
+            tokens[written:written + fill] = buf[:fill]
+            written += fill
+        group.attrs.update({"dtype": np.dtype(dtype).name, "tokens": total, "documents": len(doc_off) - 1,
+                            "sequences": len(seq_off) - 1,
+                            "shards": [{"name": s["name"], "tokens": n} for s, n in zip(self.shards, shard_tokens)]})
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for p in sorted(final.rglob("*")):
+            if p.is_file():
+                task.add_output(p)
+        return {"zarr": ZARR_DIR, "tokens": written}
+
+
+# ---------------------------------------------------------------- manifest
+
+def write_manifest(run: RunContext, input_stage: str, record: dict | None, tokenizer: dict,
+                   encode: list[dict], merge: list[dict]) -> dict:
+    """`tokenize/manifest.json`: what the trainer and an auditor need, paths relative to tokenize/."""
+    shards, tokens, seqs, docs = [], 0, 0, 0
+    for t in encode:
+        s = t["shard"]
+        prefix = shard_prefix(run, s["name"])
+        shards.append({**s, "prefix": f"shards/{s['name']}", "provenance": f"provenance/{s['name']}.parquet",
+                       "token_offset": tokens, "sequence_offset": seqs, "document_offset": docs,
+                       "bin_sha256": sha256_file(f"{prefix}.bin"), "idx_sha256": sha256_file(f"{prefix}.idx")})
+        tokens, seqs, docs = tokens + s["tokens"], seqs + s["sequences"], docs + s["docs"]
+    merged = merge[0]
+    if (merged["sequences"], merged["documents"], merge[1]["tokens"]) != (seqs, docs, tokens):
+        raise RuntimeError(f"tokenize: merged outputs ({merged['sequences']} sequences, {merged['documents']} "
+                           f"documents, {merge[1]['tokens']} zarr tokens) do not match the shards "
+                           f"({seqs}, {docs}, {tokens})")
+    manifest = {
+        "format": "megatron-core IndexedDataset (.bin/.idx) + zarr v3",
+        "input_stage": input_stage, "filter": record, "unfiltered": record is None,
+        "tokenizer": tokenizer, "dtype": tokenizer["dtype"], "eod_id": tokenizer["eod_id"],
+        "vocab_size": tokenizer["vocab_size"],
+        "max_sequence_tokens": run.config.tokenize.max_sequence_tokens,
+        "documents": docs, "sequences": seqs, "tokens": tokens,
+        "split_documents": sum(s["split_documents"] for s in shards),
+        "merged": {"prefix": MERGED_PREFIX, "bin_sha256": merged["bin_sha256"], "idx_sha256": merged["idx_sha256"]},
+        "zarr": ZARR_DIR, "shards": shards,
+    }
+    for name in ("manifest.json", "stats.json"):        # stats.json is written next, by pipeline/run.py
+        remove_stale_temps(run.stage_dir("tokenize") / name)
+    atomic_write_json(run.stage_dir("tokenize") / "manifest.json", manifest)
+    return manifest
