@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     p_task.add_argument("--stage", required=True)
     p_task.add_argument("--step", required=True)
     p_task.add_argument("--task", type=int, help="task index (default $SLURM_ARRAY_TASK_ID)")
+    p_check = sub.add_parser("check", help="check that a run directory is complete and its books balance")
+    p_check.add_argument("run_dir")
     p_demo = sub.add_parser("democorpus", help="write the demo corpus into a directory")
     p_demo.add_argument("--out", required=True)
     p_demo.add_argument("--preset", default="demo")
@@ -74,6 +76,9 @@ def main(argv=None) -> int:
                 raise cfgmod.ConfigError(f"stage {args.stage!r} has no step {args.step!r}")
             if read_marker(run, args.stage, args.step, index) is None:
                 execute_task(run, stage, step, index)
+        elif args.cmd == "check":
+            from pipeline.check import main as check_main
+            return check_main(args.run_dir)
         elif args.cmd == "democorpus":
             from pipeline.democorpus import build
             cfg = cfgmod.load(preset=args.preset)

@@ -116,6 +116,9 @@ def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explici
             executor.close()
     if rows:
         print_table(rows, title=f"\nrun {run.run_dir}")
+    if any(s in stages for s in ("train", "audit")):
+        from pipeline.summary import print_summary
+        summary["_result"] = print_summary(run.run_dir)
     return summary
 
 

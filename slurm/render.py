@@ -40,8 +40,9 @@ def _sbatch_lines(cfg: SlurmConfig, *, time: str, cpus: int, partition: str) -> 
     return lines
 
 
-def _output_arg(path: Path) -> str:
-    return str(path).replace("%", "%%")   # sbatch expands %-patterns in --output; keep ours literal
+def _output_arg(log_dir: Path, pattern: str) -> str:
+    """--output value: sbatch expands %-patterns, so a '%' in the directory is escaped, our pattern is not."""
+    return str(log_dir).replace("%", "%%") + "/" + pattern
 
 
 def _header(argv_display: str) -> list[str]:
@@ -59,8 +60,8 @@ def array_job(cfg: SlurmConfig, run_dir: Path, stage: str, step: str, tasks: lis
     name = job_name(run_dir.name, stage, step)
     path = sdir / f"{stage}-{step}-{attempt}.sbatch"
     array = f"{_ranges(tasks)}%{cfg.max_concurrent}"
-    log = sdir / "logs" / f"{stage}-{step}-%A_%a.out"
-    argv = ["--parsable", f"--job-name={name}", f"--array={array}", f"--output={_output_arg(log)}",
+    log = _output_arg(sdir / "logs", f"{stage}-{step}-%A_%a.out")
+    argv = ["--parsable", f"--job-name={name}", f"--array={array}", f"--output={log}",
             f"--chdir={REPO_ROOT}", "--requeue", "--open-mode=append"]
     body = [
         "set -euo pipefail",
@@ -80,7 +81,7 @@ def stage_job(cfg: SlurmConfig, run_dir: Path, stage: str, dependency: str | Non
     sdir = run_dir / "slurm"
     name = job_name(run_dir.name, stage, "driver")
     path = sdir / f"{stage}-driver.sbatch"
-    argv = ["--parsable", f"--job-name={name}", f"--output={_output_arg(sdir / 'logs' / f'{stage}-driver-%j.out')}",
+    argv = ["--parsable", f"--job-name={name}", f"--output={_output_arg(sdir / 'logs', f'{stage}-driver-%j.out')}",
             f"--chdir={REPO_ROOT}", "--requeue", "--open-mode=append"]
     if dependency:
         argv.append(f"--dependency=afterok:{dependency}")

@@ -24,7 +24,7 @@ def train_job(cfg: SlurmConfig, run_dir: Path, dependency: str | None = None,
     config_path = Path(config_path) if config_path else sdir / "submitted-config.json"
     name = job_name(run_dir.name, "train")
     path = sdir / "train.sbatch"
-    argv = ["--parsable", f"--job-name={name}", f"--output={_output_arg(sdir / 'logs' / 'train-%j.out')}",
+    argv = ["--parsable", f"--job-name={name}", f"--output={_output_arg(sdir / 'logs', 'train-%j.out')}",
             f"--chdir={REPO_ROOT}", "--open-mode=append"]
     if dependency:
         argv.append(f"--dependency=afterok:{dependency}")

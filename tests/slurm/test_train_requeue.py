@@ -1,0 +1,47 @@
+"""The training job on a real SLURM cluster: `scontrol requeue` while it trains; the requeued job resumes
+from its last checkpoint and ends with the uninterrupted run's losses and weights, bit for bit."""
+import subprocess
+import time
+
+import pytest
+
+from slurm.config import SlurmConfig
+from slurm.submit import sbatch
+from slurm.train import train_job
+from tests.pretrain.conftest import TWO_PHASE, losses, new_run, run_train, write_config
+from tests.pretrain.test_resume import digest
+from tests.slurm.conftest import wait_for_job
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+# longer than the trainer's own resume tests, so the requeue lands mid-run
+LONG = {**TWO_PHASE, "phases": [{**TWO_PHASE["phases"][0], "steps": 40}, {**TWO_PHASE["phases"][1], "steps": 10}]}
+FINAL = 50
+
+
+def test_requeued_training_job_resumes_to_the_uninterrupted_weights(cluster, tmp_path):
+    config = write_config(tmp_path / "train.json", LONG)
+    reference = new_run(tmp_path, "reference")
+    run_train(1, "--config", config, "--run-dir", reference)
+
+    run = new_run(tmp_path, "slurm")
+    job = train_job(SlurmConfig(train_time="00:20:00", train_cpus_per_task=1, train_procs_per_node=1,
+                                signal_seconds=60), run, config_path=config)
+    job_id = sbatch(job)
+    deadline = time.time() + 300
+    while not (run / "train/checkpoints/step-10/meta.json").is_file():
+        assert time.time() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    assert not (run / "train/summary.json").is_file()          # still training
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
+    assert wait_for_job(job_id, timeout=900) == "COMPLETED"
+    info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    assert "Restarts=1" in info or "Restarts=2" in info
+    log = next((run / "slurm" / "logs").glob(f"train-{job_id}.out")).read_text()
+    assert "restart 1" in log and "resuming from" in log
+
+    assert losses(run) == losses(reference)
+    final = f"train/checkpoints/step-{FINAL}"
+    for name in sorted(p.name for p in (reference / final).glob("*.safetensors")):
+        assert digest(run / final / name) == digest(reference / final / name), name
+    assert digest(run / "train/hf/model.safetensors") == digest(reference / "train/hf/model.safetensors")
