@@ -19,6 +19,8 @@ import orjson
 import zstandard
 
 ZSTD_LEVEL = 3
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def canonical_json(obj) -> str:
@@ -206,6 +208,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp makes 0600; outputs are for reviewers too
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
