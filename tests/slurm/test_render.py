@@ -37,3 +37,20 @@ def test_hostile_run_dir_is_quoted_and_nothing_runs(tmp_path):
     args = out.read_text().splitlines()
     assert args[args.index("--run-dir") + 1] == str(weird.resolve())
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+def test_multi_node_training_script_is_rendered_for_srun_and_torchrun(tmp_path):
+    """One node is all the test cluster has: the multi-node launch is checked as a script."""
+    from slurm.train import train_job
+    cfg = SlurmConfig(train_nodes=4, train_gpus_per_node=8, train_procs_per_node=8, train_cpus_per_task=32,
+                      train_partition="gpu", signal_seconds=300)
+    job = train_job(cfg, tmp_path / "run", dependency="123")
+    s = job.script
+    for line in ("#SBATCH --nodes=4", "#SBATCH --ntasks-per-node=1", "#SBATCH --gpus-per-node=8",
+                 "#SBATCH --partition=gpu", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@300",
+                 "export OMP_NUM_THREADS=4"):
+        assert line in s.splitlines(), line
+    assert 'hosts=($(scontrol show hostnames "$SLURM_JOB_NODELIST"))' in s
+    assert "srun --ntasks-per-node=1" in s and "--nproc-per-node 8" in s and '--nnodes "$SLURM_JOB_NUM_NODES"' in s
+    assert "--dependency=afterok:123" in job.argv
+    assert subprocess.run(["bash", "-n"], input=s, text=True).returncode == 0
