@@ -1,0 +1,48 @@
+"""Chaos fixtures: one uninterrupted reference run per session, trial reports, a summary line each."""
+from __future__ import annotations
+
+import pytest
+
+from common.io import atomic_write_json
+from tests.chaos.harness import Reference
+from tests.chaos.registry import available_stages, chaos_stage
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory) -> Reference:
+    return Reference.build(tmp_path_factory.mktemp("chaos-ref"), available_stages())
+
+
+@pytest.fixture
+def stage_or_skip():
+    def get(name: str):
+        cs = chaos_stage(name)
+        if cs is None:
+            pytest.skip(f"stage {name!r} has not landed in this checkout")
+        return cs
+    return get
+
+
+@pytest.fixture
+def report(request, tmp_path):
+    """`report(kind, stage, records)`: writes tmp_path/chaos-report.json, returns the summary line."""
+    def write(kind: str, stage: str, records: list[dict]) -> str:
+        path = tmp_path / "chaos-report.json"
+        ok = sum(r["identical"] for r in records)
+        mid = sum(not r.get("finished_before_signal", False) for r in records)
+        atomic_write_json(path, {"kind": kind, "stage": stage, "trials": len(records), "identical": ok,
+                                 "records": records})
+        line = (f"chaos {kind} {stage}: {ok}/{len(records)} identical, {mid} interrupted mid-run; "
+                f"seeds {[r['seed'] for r in records]}; report {path}")
+        request.node.user_properties.append(("chaos", line))
+        print(line)
+        return line
+    return write
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = [v for rep in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+             for k, v in getattr(rep, "user_properties", []) if k == "chaos"]
+    if lines:
+        terminalreporter.section("chaos trials")
+        for line in lines:
+            terminalreporter.line(line)
