@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from common import config as cfgmod
-from common.io import atomic_write_json, canonical_json, read_json
+from common.io import atomic_write_json, canonical_json, read_json, remove_stale_temps
 from common.progress import print_table
 from pipeline.stage import RunContext, execute_task, read_marker
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
@@ -41,6 +41,9 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     """
     run_dir = Path(cfg.run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # an interrupted earlier run may have left temp files: they are never outputs, and would make
+    # this run's files differ from an uninterrupted one
+    remove_stale_temps(run_dir)
     path = run_dir / "config.json"
     resolved = _output_fingerprint(cfg.to_dict())
     if path.is_file():
@@ -89,6 +92,7 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
             stats.append(marker["stats"])
         results[step.name] = stats
         step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3)}
+    remove_stale_temps(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
     stats = stage.finalize(run, results)
     stats = {"stage": name, **stats}
     from pipeline.ledger import Books
