@@ -28,10 +28,11 @@ def report(request, tmp_path):
     def write(kind: str, stage: str, records: list[dict]) -> str:
         path = tmp_path / "chaos-report.json"
         ok = sum(r["identical"] for r in records)
-        mid = sum(not r.get("finished_before_signal", False) for r in records)
+        mid = sum(r.get("finished_before_signal") is False for r in records)
         atomic_write_json(path, {"kind": kind, "stage": stage, "trials": len(records), "identical": ok,
                                  "records": records})
-        line = (f"chaos {kind} {stage}: {ok}/{len(records)} identical, {mid} interrupted mid-run; "
+        how = f", {mid} interrupted mid-run" if any("finished_before_signal" in r for r in records) else ""
+        line = (f"chaos {kind} {stage}: {ok}/{len(records)} identical{how}; "
                 f"seeds {[r['seed'] for r in records]}; report {path}")
         request.node.user_properties.append(("chaos", line))
         print(line)
