@@ -8,7 +8,7 @@ from pathlib import Path
 from common import config as cfgmod
 from common.io import atomic_write_json, canonical_json, read_json, remove_stale_temps
 from common.progress import print_table
-from pipeline.stage import RunContext, execute_task, read_marker
+from pipeline.stage import RunContext, execute_task, read_marker, verify_input_shards
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
 
 # keys that change how a run executes, not what it produces
@@ -77,6 +77,7 @@ def load_run_context(run_dir: str | Path) -> RunContext:
 def run_block_stage(run: RunContext, name: str, executor) -> dict:
     stage = get_stage(name)
     t0 = time.perf_counter()
+    verify_input_shards(run, name)
     step_timing = {}
     results: dict[str, list[dict]] = {}
     for step in stage.steps(run):

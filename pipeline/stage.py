@@ -227,6 +227,34 @@ def input_shards(run: RunContext, stage: str) -> tuple[str, list[dict]]:
     return prev, stats["shards"]
 
 
+class DamagedInputError(RuntimeError):
+    pass
+
+
+def verify_input_shards(run: RunContext, stage: str) -> None:
+    """Refuse to start `stage` when a shard it would read no longer has the sha256 that the
+    producing stage's completion marker recorded: a damaged input is never trusted (a flipped
+    byte inside a zstd frame can decode to different text without any error)."""
+    if stage not in DATA_STAGES or stage == DATA_STAGES[0]:
+        return
+    prev, shards = input_shards(run, stage)
+    recorded: dict[str, str] = {}
+    for p in sorted((run.stage_dir(prev) / "_tasks").glob("*/*.json")):
+        try:
+            recorded.update(read_json(p)["outputs"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+    for shard in shards:
+        f = shard_path(run, prev, shard["name"])
+        digest = recorded.get(str(f.relative_to(run.stage_dir(prev))))
+        why = ("no completion marker records it" if digest is None else "it is missing" if not f.is_file()
+               else "its sha256 differs from the one its completion marker recorded"
+               if sha256_file(f) != digest else "")
+        if why:
+            raise DamagedInputError(f"stage {stage!r} cannot read {f}: {why}; "
+                                    f"re-run stage {prev!r} first (it redoes the damaged task)")
+
+
 def shard_path(run: RunContext, stage: str, name: str) -> Path:
     """A shard of a stage; names come from stats.json, so a name that escapes the run dir is refused."""
     return inside(run.run_dir, stage, "shards", f"{name}.jsonl.zst")

@@ -88,3 +88,19 @@ def test_damaged_outputs_of_a_finished_stage_are_redone_byte_identical(
     report("damage", name, [{"stage": name, "seed": seed, "damage": done, "identical": not differences,
                              "differences": differences[:20]}])
     assert differences == [], done
+
+
+def test_a_damaged_shard_of_the_input_stage_is_refused_naming_it_until_that_stage_redoes_it(tmp_path):
+    src = _small_input(tmp_path)
+    ref, run = tmp_path / "ref" / RUN_NAME, tmp_path / "t" / RUN_NAME
+    run_stages(ref, [src], stages=("ingest", "dedupe"), ingest={"docs_per_shard": 10})
+    run_stages(run, [src], stages=("ingest",), ingest={"docs_per_shard": 10})
+    shard = sorted((run / "ingest" / "shards").iterdir())[1]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3] ^= 0x01    # inside the frame: may decode to other text without an error
+    shard.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError, match=rf"{shard.name}: its sha256 differs .* re-run stage 'ingest'"):
+        run_stages(run, [src], stages=("dedupe",), ingest={"docs_per_shard": 10})
+    assert not (run / "dedupe" / "stats.json").exists()
+    run_stages(run, [src], stages=("ingest", "dedupe"), ingest={"docs_per_shard": 10})
+    assert diff(tree_digest(run), tree_digest(ref)) == []
