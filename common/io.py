@@ -6,6 +6,7 @@ single-threaded; gzip mtime 0; JSON with sorted keys).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
@@ -39,6 +40,28 @@ def compression_of(path: str | os.PathLike) -> str:
     if name.endswith(".gz"):
         return "gzip"
     return "none"
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike):
+    """Re-raise an OSError that names no file as one naming `path`.
+
+    A write or flush that hits a full disk (ENOSPC) or the file-size limit (EFBIG) raises
+    "[Errno 28] No space left on device" with no file name, from zstd, gzip, pyarrow or plain
+    writes alike; the user must learn which file could not be written.
+    """
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        code = e.errno
+        if code is None:   # pyarrow: "... Detail: [errno 28] No space left on device"
+            m = re.search(r"\[errno (\d+)\]", str(e), re.IGNORECASE)
+            code = int(m.group(1)) if m else None
+        if code is None:
+            raise OSError(f"{e} (writing {path})") from e
+        raise OSError(code, os.strerror(code), str(path)) from e
 
 
 class TruncatedStreamError(EOFError):
@@ -151,23 +174,26 @@ class ZstdLineWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._raw = open(self._tmp, "wb")
+        with naming(self.path):
+            self._raw = open(self._tmp, "wb")
         self._zw = zstandard.ZstdCompressor(level=level, threads=0).stream_writer(self._raw, closefd=False)
         self.count = 0
 
     def write_line(self, line: bytes | str) -> None:
         if isinstance(line, str):
             line = line.encode("utf-8")
-        self._zw.write(line + b"\n")
+        with naming(self.path):
+            self._zw.write(line + b"\n")
         self.count += 1
 
     def close(self) -> Path:
-        self._zw.flush(zstandard.FLUSH_FRAME)
-        self._zw.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        os.replace(self._tmp, self.path)
+        with naming(self.path):
+            self._zw.flush(zstandard.FLUSH_FRAME)
+            self._zw.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
@@ -205,13 +231,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write via temp file + fsync + rename, so a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -235,11 +263,12 @@ def atomic_path(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        if tmp.is_file():
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            yield tmp
+            if tmp.is_file():
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     except (cfgmod.ConfigError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:   # a failed stage; a disk that is full names the file
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

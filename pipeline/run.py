@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from common import config as cfgmod
-from common.io import atomic_write_json, canonical_json, read_json, remove_stale_temps
+from common.io import atomic_write_json, canonical_json, naming, read_json, remove_stale_temps
 from common.progress import print_table
 from pipeline.stage import RunContext, execute_task, read_marker, verify_input_shards
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
@@ -56,7 +56,7 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     atomic_write_json(path, resolved)
     log = run_dir / "logs" / "invocations.jsonl"
     log.parent.mkdir(exist_ok=True)
-    with open(log, "a", encoding="utf-8") as fh:
+    with naming(log), open(log, "a", encoding="utf-8") as fh:
         fh.write(canonical_json({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
                                  "run": {k: getattr(cfg.run, k) for _, k in sorted(EXECUTION_KEYS)}}) + "\n")
     return RunContext(run_dir=run_dir, config=cfg)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.chaos.registry import ChaosStage
+from tests.chaos.registry import WHOLE_PIPELINE, ChaosStage
 from tests.conftest import REPO, cli_env, run_cli, tree_digest
 
 RUN_NAME = "run"
@@ -159,7 +159,7 @@ class Reference:
         """A fresh run directory holding what `cs` starts from (nothing, for the whole pipeline)."""
         run = where / RUN_NAME
         where.mkdir(parents=True, exist_ok=True)
-        if cs.needs:
+        if cs.name != WHOLE_PIPELINE:
             run.mkdir()
             shutil.copy2(self.run_dir / "config.json", run / "config.json")
             for part in ("input", *cs.needs):
