@@ -146,10 +146,11 @@ def write_marker(task: TaskContext, result: TaskResult) -> None:
     outputs = {}
     for p in sorted(set(task.outputs)):
         outputs[str(Path(p).relative_to(stage_dir))] = sha256_file(p)
-    atomic_write_json(marker_path(task.run, task.stage, task.step, task.index),
-                      {"outputs": outputs, "stats": result.stats})
+    # the timing log first: a task that fails on any write (a full disk) must leave no marker
     timing_path = stage_dir / "logs" / f"{task.step}-{task.index:05d}.timing.json"
     atomic_write_json(timing_path, result.timing)
+    atomic_write_json(marker_path(task.run, task.stage, task.step, task.index),
+                      {"outputs": outputs, "stats": result.stats})
 
 
 def read_marker(run: RunContext, stage: str, step: str, index: int, verify: bool = True) -> dict | None:

@@ -146,3 +146,13 @@ def test_a_write_past_the_file_size_limit_names_the_file(writer, tmp_path):
     assert f"OSError: [Errno 27] File too large: '{target}'" in proc.stderr, proc.stderr[-2000:]
     assert not target.exists() and [p.name for p in target.parent.iterdir()] == []   # temp file removed
 
+
+def test_a_task_that_cannot_write_its_timing_log_leaves_no_marker(tmp_path):
+    from tests.pipeline.helpers import run_stages, write_jsonl
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "some text"}])
+    run = tmp_path / "run"
+    (run / "ingest").mkdir(parents=True)
+    (run / "ingest" / "logs").write_text("a file where the logs directory goes: every write there fails")
+    with pytest.raises(RuntimeError, match="ingest/read task 0 failed"):
+        run_stages(run, [src])
+    assert not (run / "ingest" / "_tasks" / "read" / "00000.json").exists()
