@@ -236,3 +236,16 @@ def test_a_record_that_is_not_an_object_is_quarantined(top):
     rows = check_accounting([top])
     assert rows[0]["reason"] == (R.MISSING_TEXT if top == b"{}" else R.NOT_AN_OBJECT)
 
+
+@pytest.mark.parametrize("field,value", [("meta", 5), ("meta", ["a", 1]), ("meta", "note"), ("source", 7),
+                                         ("source", ""), ("source", {"url": "u"})])
+def test_a_meta_or_source_value_of_the_wrong_type_is_kept_in_meta_not_dropped(field, value):
+    rows = check_accounting([json.dumps({"id": "a", "text": "fine text", field: value}).encode()])
+    assert rows[0]["reason"] == ""
+    run, _ = ingest_lines([json.dumps({"id": "a", "text": "fine text", field: value}).encode()])
+    try:
+        doc = next(read_jsonl(next((run / "ingest" / "shards").glob("*.jsonl.zst"))))
+    finally:
+        shutil.rmtree(run.parent)
+    assert doc["source"] == FILE                 # the file stands in for an unusable source
+    assert doc["meta"][field] == value           # and the value itself is not lost
