@@ -80,7 +80,8 @@ class _FrameReader(io.RawIOBase):
         self._chunk = chunk
         self._obj = self._new()
         self._started = False
-        self._buf = b""
+        self._buf = b""          # decoded bytes; those from _off on are not handed out yet
+        self._off = 0
         self._truncated = False
 
     def _new(self):
@@ -90,28 +91,39 @@ class _FrameReader(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
-        if self._truncated and not self._buf:
+        pending = len(self._buf) - self._off
+        if n >= 0 and pending >= n:
+            # served from what is decoded, without copying the rest: one highly compressed block
+            # can decode to a 100 MB line, and re-slicing it on every read would be quadratic
+            out = self._buf[self._off:self._off + n]
+            self._off += n
+            return out
+        if self._truncated and not pending:
             raise TruncatedStreamError(f"{self.kind} stream ends in the middle of a frame")
-        while n < 0 or len(self._buf) < n:
+        pieces, have = [self._buf[self._off:]], pending
+        self._buf, self._off = b"", 0
+        while n < 0 or have < n:
             block = self._raw.read(self._chunk)
             if not block:
                 if self._started and not self._obj.eof:
                     self._truncated = True   # hand out what was decoded; raise on the next read
-                    if not self._buf:
+                    if not have:
                         raise TruncatedStreamError(f"{self.kind} stream ends in the middle of a frame")
                 break
             while block:
                 self._started = True
-                self._buf += self._obj.decompress(block)
+                piece = self._obj.decompress(block)
+                pieces.append(piece)
+                have += len(piece)
                 block = self._obj.unused_data if self._obj.eof else b""
                 if self._obj.eof:            # next frame / gzip member, if any
                     self._obj = self._new()
                     self._started = False
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+        data = b"".join(pieces)
+        if n < 0 or len(data) <= n:
+            return data
+        self._buf, self._off = data, n
+        return data[:n]
 
     def close(self) -> None:
         self._raw.close()
@@ -143,6 +155,29 @@ def open_binary_read(path: str | os.PathLike) -> IO[bytes]:
     return raw
 
 
+class LineSplitter:
+    """Chunks in, complete lines out, in linear time however long a line is: the pieces of a line
+    are joined once, when its newline arrives (`pending += chunk` would copy it for every chunk)."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        pieces = chunk.split(b"\n")
+        if len(pieces) == 1:
+            if chunk:
+                self._parts.append(chunk)
+            return []
+        self._parts.append(pieces[0])
+        lines = [b"".join(self._parts), *pieces[1:-1]]
+        self._parts = [pieces[-1]] if pieces[-1] else []
+        return lines
+
+    def rest(self) -> bytes:
+        """The bytes after the last newline (a last line without one, or a cut-off tail)."""
+        return b"".join(self._parts)
+
+
 def iter_lines(path: str | os.PathLike, chunk_size: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, raw line bytes without the newline).
 
@@ -150,21 +185,15 @@ def iter_lines(path: str | os.PathLike, chunk_size: int = 1 << 20) -> Iterator[t
     raises the decompressor's error after the lines that were intact.
     """
     with open_binary_read(path) as fh:
-        pending = b""
+        splitter = LineSplitter()
         lineno = 0
-        while True:
-            chunk = fh.read(chunk_size)
-            if not chunk:
-                break
-            pending += chunk
-            parts = pending.split(b"\n")
-            pending = parts.pop()
-            for part in parts:
+        while chunk := fh.read(chunk_size):
+            for line in splitter.feed(chunk):
                 lineno += 1
-                yield lineno, part
-        if pending:
-            lineno += 1
-            yield lineno, pending
+                yield lineno, line
+        tail = splitter.rest()
+        if tail:
+            yield lineno + 1, tail
 
 
 class ZstdLineWriter:

@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common import reasons as R
+from common.io import iter_lines
+from pipeline.readers import InputFile, iter_records
 from tests.conftest import REPO, cli_env
 from tests.pipeline.helpers import assert_books, ledger_rows, run_stages, stats
 from tests.pipeline.test_hostile_records import HYPO, check_accounting, record
@@ -83,6 +85,20 @@ def test_a_100mb_line_is_quarantined_as_text_too_large_with_file_and_line_in_bou
                                 "error": "field 'text' is over ingest.max_text_bytes=4000000"}
     assert_books(stats(run, "ingest"))
     assert peak_mb < 12 * LINE_MB, f"peak RSS {peak_mb:.0f} MB for a {LINE_MB} MB line"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("compress", ["none", "zstd", "gzip"])
+def test_reading_one_long_line_in_small_chunks_is_linear_not_quadratic(tmp_path, compress):
+    # 32 MB in 1 KB chunks: joining per line takes milliseconds; re-copying the pending bytes per
+    # chunk (pending += chunk; split) would copy ~512 GB and never finish within the timeout
+    path = tmp_path / {"none": "l.jsonl", "zstd": "l.jsonl.zst", "gzip": "l.jsonl.gz"}[compress]
+    data = b"x" * (32 << 20) + b"\nshort\n"
+    path.write_bytes({"none": data, "zstd": zstandard.ZstdCompressor().compress(data) if compress == "zstd" else b"",
+                      "gzip": gzip.compress(data, mtime=0) if compress == "gzip" else b""}[compress])
+    assert [(n, len(line)) for n, line in iter_lines(path, chunk_size=1024)] == [(1, 32 << 20), (2, 5)]
+    recs = list(iter_records(InputFile(str(path), path.name, "jsonl"), chunk_size=1024))
+    assert [(r.line, r.error) for r in recs] == [(1, R.INVALID_JSON), (2, R.INVALID_JSON)]
 
 
 # ---------------------------------------------------------------- compressed streams cut or damaged
