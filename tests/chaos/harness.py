@@ -174,22 +174,38 @@ def finish_and_compare(ref: Reference, cs: ChaosStage, run: Path, where: Path) -
     return diff(tree_digest(run), ref.expected(cs))
 
 
+def wait_for_markers(proc: subprocess.Popen, run_dir: Path, stages: tuple[str, ...], k: int) -> None:
+    while proc.poll() is None and markers(run_dir, stages) < k:
+        time.sleep(0.005)
+
+
 def interrupt_trial(ref: Reference, cs: ChaosStage, sig: int, seed: int, where: Path) -> dict:
-    """Start the stage, send `sig` to its process group at a seeded random moment, re-run, compare."""
+    """Start the stage, send `sig` to its process group at a seeded random moment, re-run, compare.
+
+    The moment is drawn in progress, not wall time, so it lands inside the work however loaded the
+    machine is: after k of the reference's n task markers (k uniform in 0..n), plus a uniform extra
+    delay of up to one task's share of the reference's wall time (all of it for a stage without
+    markers, like the audit).
+    """
     rng = random.Random(seed)
-    delay = rng.uniform(0.0, ref.work_seconds(cs))
+    n = markers(ref.run_dir, cs.stages)
+    k = rng.randint(0, n)
+    extra = rng.uniform(0.0, ref.work_seconds(cs) / (n + 1))
     run = ref.seed_run(cs, where)
     before = invocations(run)
     proc = start(command(run, cs.stages), where / "interrupted.log")
     wait_for_work(proc, run, before)
-    time.sleep(delay)
+    t0 = time.monotonic()
+    wait_for_markers(proc, run, cs.stages, k)
+    time.sleep(extra)
     finished_first = proc.poll() is not None
+    kill_at = time.monotonic() - t0
     done_tasks = markers(run, cs.stages)
     stop_s = signal_group(proc, sig)
     rc = proc.returncode
     differences = finish_and_compare(ref, cs, run, where)
     return {"stage": cs.name, "signal": signal.Signals(sig).name, "seed": seed,
-            "kill_after_s": round(delay, 3), "of_work_s": round(ref.work_seconds(cs), 3),
+            "after_markers": k, "of_markers": n, "then_s": round(extra, 3), "signal_at_s": round(kill_at, 3),
             "finished_before_signal": finished_first, "markers_at_signal": done_tasks,
             "exit_code": rc, "group_stopped_in_s": round(stop_s, 3),
             "identical": not differences, "differences": differences[:20], "dir": str(where)}
