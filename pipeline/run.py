@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common import config as cfgmod
 from common.io import atomic_write_json, canonical_json, naming, read_json, remove_stale_temps
+from common.paths import refuse_escaping_links
 from common.progress import print_table
 from pipeline.stage import RunContext, execute_task, read_marker, verify_input_shards
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
@@ -44,6 +45,7 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     # an interrupted earlier run may have left temp files: they are never outputs, and would make
     # this run's files differ from an uninterrupted one
     remove_stale_temps(run_dir)
+    refuse_escaping_links(run_dir, "logs")
     path = run_dir / "config.json"
     resolved = _output_fingerprint(cfg.to_dict())
     if path.is_file():
@@ -126,6 +128,7 @@ def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explici
 
 def _run_stages(run, stages, executor, explicit, rows, summary) -> None:
     for name in stages:
+        refuse_escaping_links(run.run_dir, name)   # every write of the stage goes under RUN_DIR/<name>
         if not available(name):
             if explicit:
                 raise RuntimeError(f"stage {name!r} is not available in this version")
