@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         dt = {"bands": 14, "rows": 8, **q, "dedupe_docs_per_s": round(n_docs / p["total_wall_s"]),
               "dedupe_mb_per_s": round(mb / p["total_wall_s"], 2),
               "steps": {k: {"wall_s": v["wall_s"], "docs_per_s": v.get("docs_per_s")} for k, v in p["stages"].items()},
-              "peak_rss_mb": p.get("peak_tree_rss_mb"),
+              "peak_rss_mb": round(p.get("memory", {}).get("peak_tree_rss_mb") or 0) or None,
               "version": p.get("version")}
         results["datatrove"] = dt
         rows.append({"tool": f"datatrove {p.get('version', '')}", "bands x rows": "14x8", "verify": "-",

@@ -143,9 +143,10 @@ class ShardArrays:
         if key not in self._cache:
             name = self.names[ordinal]
             if what in ("ids", "src"):
-                t = pq.read_table(self.dir / f"{name}.ids.parquet")
-                self._cache[(ordinal, "ids")] = t.column("id").to_pylist()
-                self._cache[(ordinal, "src")] = t.column("src").to_pylist()
+                # an Arrow column (compact, memory-mapped file), never a Python list of every id
+                t = pq.read_table(self.dir / f"{name}.ids.parquet", memory_map=True)
+                self._cache[(ordinal, "ids")] = t.column("id")
+                self._cache[(ordinal, "src")] = t.column("src")
             else:
                 self._cache[key] = _load_npy(self.dir / f"{name}.{what}.npy")
         return self._cache[key]
@@ -162,8 +163,15 @@ class ShardArrays:
         return out
 
     def strings(self, g: np.ndarray, what: str) -> list[str]:
+        """Ids (or sources) of global indices `g`, in the order of `g`, reading only those rows."""
         shard, pos = split_gidx(g)
-        return [self.get(int(s), what)[int(p)] for s, p in zip(shard, pos)]
+        out: list = [None] * len(g)
+        for s in np.unique(shard):
+            sel = np.nonzero(shard == s)[0]
+            values = self.get(int(s), what).take(pa.array(pos[sel])).to_pylist()
+            for i, v in zip(sel, values):
+                out[i] = v
+        return out
 
 
 # ---------------------------------------------------------------- 2. buckets
@@ -369,12 +377,13 @@ class ClusterStep(Step):
         to_ids = arrays.strings(to, "ids")
         own_src = arrays.strings(g, "src")
         own_ids = arrays.strings(g, "ids")
+        first_src = dict(zip(np.nonzero(rk == 0)[0], arrays.strings(to[rk == 0], "src")))
         shard_of, pos_of = split_gidx(g)
         per_shard: dict[int, list] = {}
         for i in range(len(g)):
             if rk[i] == 0:
                 row = (reasons.QUARANTINED, reasons.DUPLICATE_ID, own_src[i],
-                       {"id": own_ids[i], "first": arrays.strings(to[i:i + 1], "src")[0]})
+                       {"id": own_ids[i], "first": first_src[i]})
             elif rk[i] == 1:
                 row = (reasons.REMOVED, reasons.EXACT_DUPLICATE, own_ids[i], {"duplicate_of": to_ids[i]})
             else:
