@@ -1,6 +1,8 @@
 """Chaos fixtures: one uninterrupted reference run per session, trial reports, a summary line each."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from common.io import atomic_write_json
@@ -8,8 +10,19 @@ from tests.chaos.harness import Reference
 from tests.chaos.registry import available_stages, chaos_stage
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory) -> Reference:
-    return Reference.build(tmp_path_factory.mktemp("chaos-ref"), available_stages())
+def reference(tmp_path_factory, worker_id) -> Reference:
+    """The uninterrupted run every trial compares with: built once per session, shared by the xdist
+    workers through a file lock (xdist_group does not group tests under pytest 9)."""
+    from filelock import FileLock
+    base = tmp_path_factory.getbasetemp()
+    where = (base.parent if worker_id != "master" else base) / "chaos-reference"
+    with FileLock(str(where) + ".lock"):
+        ref = Reference.load(where)
+        if ref is None:
+            shutil.rmtree(where, ignore_errors=True)
+            ref = Reference.build(where, available_stages())
+            ref.save()
+    return ref
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import psutil
 
+from common.io import atomic_write_json, read_json
+
 from tests.chaos.registry import WHOLE_PIPELINE, ChaosStage
 from tests.conftest import REPO, cli_env, run_cli, tree_digest
 
@@ -146,6 +148,15 @@ class Reference:
             ref.largest[s] = max((p.stat().st_size for p in files), default=0)
         ref.digest = tree_digest(ref.run_dir)
         return ref
+
+    def save(self) -> None:
+        atomic_write_json(self.run_dir.parent / "reference.json",
+                          {"work_s": self.work_s, "largest": self.largest, "digest": self.digest})
+
+    @classmethod
+    def load(cls, where: Path) -> "Reference | None":
+        p = where / "reference.json"
+        return cls(where / RUN_NAME, **read_json(p)) if p.is_file() else None
 
     def work_seconds(self, cs: ChaosStage) -> float:
         return sum(self.work_s[s] for s in cs.stages)

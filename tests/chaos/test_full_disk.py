@@ -20,7 +20,6 @@ from common.io import sha256_file
 from tests.chaos.harness import command, finish_and_compare, start, trial_seed
 from tests.chaos.registry import all_names
 
-pytestmark = [pytest.mark.xdist_group("chaos"), pytest.mark.slow]
 PAGE = 4096
 
 
@@ -56,6 +55,7 @@ def _error_line(out: str, what: str) -> str:
     return next((line for line in out.splitlines() if what in line), "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", all_names())
 def test_file_size_limit_fails_naming_the_path_then_resumes_byte_identical(
         name, reference, stage_or_skip, report, tmp_path):
@@ -105,6 +105,7 @@ def _fill(mnt, leave: int):
     return mnt / "filler"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", all_names())
 def test_full_tmpfs_fails_with_no_space_left_then_resumes_byte_identical_once_freed(
         name, reference, stage_or_skip, report, tmp_path, tmpfs):

@@ -73,7 +73,7 @@ def _damage(run, stage_dirs, rng) -> list[str]:
     return done
 
 
-@pytest.mark.xdist_group("chaos")
+@pytest.mark.slow
 @pytest.mark.parametrize("name", all_names())
 def test_damaged_outputs_of_a_finished_stage_are_redone_byte_identical(
         name, reference, stage_or_skip, report, tmp_path):

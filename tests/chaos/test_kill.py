@@ -7,8 +7,7 @@ import pytest
 from tests.chaos.harness import interrupt_trial, trial_seed, trials
 from tests.chaos.registry import WHOLE_PIPELINE, all_names
 
-# every chaos test uses the session's reference run: keep them on one xdist worker
-pytestmark = [pytest.mark.xdist_group("chaos"), pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def _trials(kind, sig, n, name, reference, stage_or_skip, report, tmp_path):
