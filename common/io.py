@@ -304,34 +304,6 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
-# The temp names of every writer here: `.<name>.tmp-<pid>` and `.<name>.<random>.tmp`.
-_TEMP_NAME = re.compile(r"^\..+\.tmp(-\d+)?$")
-
-
-def is_temp_name(name: str) -> bool:
-    return bool(_TEMP_NAME.match(name))
-
-
-def remove_stale_temps(root: str | os.PathLike) -> list[Path]:
-    """Delete the temp files a killed writer left under `root` (it died before its rename).
-
-    Call it only where no writer of this run can be active (before a run's stages start, after a
-    stage's tasks are all done): a temp file then belongs to a dead process and is never an output.
-    """
-    removed = []
-    root = Path(root)
-    if not root.is_dir():
-        return removed
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            if is_temp_name(f):
-                p = Path(dirpath, f)
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-                    removed.append(p)
-    return removed
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -349,3 +321,31 @@ def gzip_bytes(data: bytes) -> bytes:
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(data)
     return buf.getvalue()
+
+
+# The temp names of every writer here: `.<name>.tmp-<pid>` and `.<name>.<random>.tmp`.
+_TEMP_NAME = re.compile(r"^\..+\.tmp(-\d+)?$")
+
+
+def is_temp_name(name: str) -> bool:
+    return bool(_TEMP_NAME.match(name))
+
+
+def sweep_temp_files(root: str | os.PathLike) -> list[Path]:
+    """Delete the temp files a killed writer left under `root` (it died before its rename).
+
+    Call it only where no writer of this run can be active (before a run's stages start, after a
+    stage's tasks are all done): a temp file then belongs to a dead process and is never an output.
+    """
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if is_temp_name(f):
+                p = Path(dirpath, f)
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+    return removed

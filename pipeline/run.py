@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from common import config as cfgmod
-from common.io import atomic_write_json, canonical_json, naming, read_json, remove_stale_temps
+from common.io import atomic_write_json, canonical_json, naming, read_json, sweep_temp_files
 from common.paths import refuse_escaping_links
 from common.progress import print_table
 from pipeline.stage import RunContext, execute_task, read_marker, verify_input_shards
@@ -44,7 +44,7 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     run_dir.mkdir(parents=True, exist_ok=True)
     # an interrupted earlier run may have left temp files: they are never outputs, and would make
     # this run's files differ from an uninterrupted one
-    remove_stale_temps(run_dir)
+    sweep_temp_files(run_dir)
     refuse_escaping_links(run_dir, "logs")
     path = run_dir / "config.json"
     resolved = _output_fingerprint(cfg.to_dict())
@@ -95,7 +95,7 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
             stats.append(marker["stats"])
         results[step.name] = stats
         step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3)}
-    remove_stale_temps(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
+    sweep_temp_files(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
     stats = stage.finalize(run, results)
     stats = {"stage": name, **stats}
     from pipeline.ledger import Books
