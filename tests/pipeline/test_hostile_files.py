@@ -189,3 +189,20 @@ def test_a_file_that_cannot_be_opened_is_quarantined_as_unreadable(tmp_path):
     assert _detail(rows[1]) == {"file": "b.jsonl", "line": 1,
                                 "error": f"cannot open: [Errno 21] Is a directory: '{src / 'b.jsonl'}'"}
     assert_books(stats(run, "ingest"))
+
+
+@HYPO
+@given(cut=st.floats(0.0, 1.0, exclude_max=True))
+def test_a_parquet_file_cut_at_any_byte_is_quarantined_never_a_crash(tmp_path_factory, cut):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(300)], "text": [f"row {i} " * 10 for i in range(300)]}),
+                   buf, row_group_size=50)
+    data = buf.getvalue()
+    run, rows = _ingest_bytes(tmp_path_factory.mktemp("pq"), "cut.parquet", data[: int(cut * len(data))])
+    assert_books(stats(run, "ingest"))
+    assert [r["reason"] for r in rows] == [R.UNREADABLE_INPUT]   # the footer is at the end: any cut loses it
+    assert _detail(rows[0])["error"].startswith("not a readable parquet file: ")
