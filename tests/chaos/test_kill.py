@@ -7,7 +7,8 @@ import pytest
 from tests.chaos.harness import interrupt_trial, trial_seed, trials
 from tests.chaos.registry import WHOLE_PIPELINE, all_names
 
-pytestmark = pytest.mark.slow
+# every trial is two runs of a stage: the timeout grows with CHAOS_TRIALS (make chaos N=50)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(900, 120 * trials()))]
 
 
 def _trials(kind, sig, n, name, reference, stage_or_skip, report, tmp_path):

@@ -21,7 +21,7 @@ from tests.chaos.harness import signal_group, trial_seed, trials  # noqa: E402
 from tests.pretrain.conftest import (TWO_PHASE, losses, new_run, reference_run, run_train,  # noqa: E402,F401
                                      runs_root, start_train, two_phase_config)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(900, 120 * trials()))]
 FINAL = sum(p["steps"] for p in TWO_PHASE["phases"])
 EVERY = TWO_PHASE["checkpoint"]["every"]
 BOUNDARY = TWO_PHASE["phases"][0]["steps"]
