@@ -13,7 +13,7 @@ PIPELINE := $(PY) -m pipeline run --preset $(PRESET) --run-dir $(RUN_DIR) --work
 	$(if $(CONFIG),--config $(CONFIG)) $(foreach i,$(INPUT),--input $(i))
 
 .PHONY: setup demo test test-fast ingest dedupe cbrn tokenize train audit pipeline bench chaos clean \
-	cbrn-model slurm-pipeline slurm-status
+	cbrn-model slurm-pipeline slurm-status plot
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ pipeline: setup
 
 ingest dedupe cbrn tokenize audit: setup
 	$(PIPELINE) --stages $@
+
+train: setup
+	$(PY) -m pretrain.launch --preset $(PRESET) --run-dir $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG))
+
+plot: setup
+	$(PY) -m pretrain.plots $(RUN_DIR)
 
 cbrn-model: setup
 	$(PY) -m filters.cbrn build-default

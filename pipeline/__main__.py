@@ -75,14 +75,27 @@ def main(argv=None) -> int:
             from pipeline.democorpus import build
             cfg = cfgmod.load(preset=args.preset)
             print(build(args.out, cfg.demo, cfg.ingest.max_text_bytes))
-    except (cfgmod.ConfigError, FileNotFoundError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (RuntimeError, OSError) as e:   # a failed stage; a disk that is full names the file
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:
+        return _exit_code(e)
     return 0
 
+
+def _exit_code(e: Exception) -> int:
+    """0 ok, 1 a stage failed, 2 bad config or arguments, 75 preempted (checkpointed: requeue)."""
+    try:
+        from pretrain.pipeline_stage import TrainPreempted
+    except ImportError:
+        TrainPreempted = ()
+    if TrainPreempted and isinstance(e, TrainPreempted):
+        print(f"preempted: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 75)
+    if isinstance(e, (cfgmod.ConfigError, FileNotFoundError, ValueError, KeyError)):
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if isinstance(e, (RuntimeError, OSError)):   # a failed stage; a disk that is full names the file
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    raise e
 
 if __name__ == "__main__":
     sys.exit(main())

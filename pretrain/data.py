@@ -1,0 +1,215 @@
+"""Training data: tokenize manifests -> megatron-core `GPTDataset` blend -> this rank's micro-batches.
+
+- `read_manifest` is the one place that reads `tokenize/manifest.json`; it is tolerant of key names
+  (so the tokenize stage's names can be aligned at merge time) and refuses data whose manifest does
+  not record that it passed the CBRN filter, unless unfiltered data is explicitly allowed.
+- `GPTDataset` (via `BlendedMegatronDatasetBuilder`) packs documents into sequences of the phase's
+  length with a shuffle fixed by the seed; a blend of several tokenized datasets takes weights.
+- Global batch g of a phase is samples [g*G, (g+1)*G) of that phase's dataset; data-parallel rank r
+  takes its contiguous G/dp slice and cuts it into micro-batches. The order therefore depends on the
+  seed only, never on the number of ranks, and the data position is just (phase, step in phase).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.io import read_json
+from pretrain.config import DataConfig, PhaseConfig
+
+MANIFEST = "manifest.json"
+
+
+class DataError(RuntimeError):
+    """Training data that is missing, inconsistent or not allowed (names the file)."""
+
+
+@dataclass(frozen=True)
+class TokenizedSource:
+    """One tokenized dataset as its manifest describes it."""
+    directory: str  # the tokenize directory (absolute)
+    prefix: str  # megatron-core path prefix (absolute, without .bin/.idx)
+    weight: float
+    vocab_size: int
+    eod_id: int
+    tokenizer_sha256: str | None
+    dtype: str | None
+    tokens: int | None
+    documents: int | None
+    filter: dict | None  # the CBRN filter record the data passed; None = unfiltered
+    tokenizer_json: str | None = None  # path of tokenizer.json, when present
+
+    def describe(self) -> dict:
+        return {"path": self.directory, "prefix": self.prefix, "weight": self.weight, "tokens": self.tokens,
+                "documents": self.documents, "tokenizer_sha256": self.tokenizer_sha256,
+                "filtered": self.filter is not None}
+
+
+def _first(d: dict, *keys, default=None):
+    for k in keys:
+        if isinstance(d, dict) and d.get(k) is not None:
+            return d[k]
+    return default
+
+
+def read_manifest(directory: str | Path, *, weight: float = 1.0, allow_unfiltered: bool = False) -> TokenizedSource:
+    """The manifest of a tokenize output directory, checked. Accepted key names (first found wins):
+    vocab size `vocab_size` | `tokenizer.vocab_size`; end of document `eod_id` | `eod` | `eod_token_id` |
+    `tokenizer.eod_id`; tokenizer digest `tokenizer_sha256` | `tokenizer.sha256`; data prefix
+    `merged.prefix` | `prefix` | "merged/data"; filter record `filter` (null or missing = unfiltered,
+    as is `"unfiltered": true`)."""
+    directory = Path(directory).resolve()
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{path}: not found (expected the tokenize stage's manifest; run the pipeline's "
+                        f"tokenize stage first or point train.data.sources at a tokenize directory)")
+    try:
+        m = read_json(path)
+    except Exception as e:  # noqa: BLE001 - any parse failure is reported with the file
+        raise DataError(f"{path}: cannot parse: {e}") from None
+    if not isinstance(m, dict):
+        raise DataError(f"{path}: top level must be an object")
+    tok = m.get("tokenizer") if isinstance(m.get("tokenizer"), dict) else {}
+    vocab = _first(m, "vocab_size", default=_first(tok, "vocab_size"))
+    eod = _first(m, "eod_id", "eod", "eod_token_id", default=_first(tok, "eod_id", "eod"))
+    for key, value in (("vocab_size", vocab), ("eod_id", eod)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DataError(f"{path}: '{key}' missing or not a non-negative integer (got {value!r})")
+    merged = m.get("merged") if isinstance(m.get("merged"), dict) else {}
+    prefix = directory / str(_first(merged, "prefix", default=_first(m, "prefix", default="merged/data")))
+    for ext in (".bin", ".idx"):
+        if not Path(f"{prefix}{ext}").is_file():
+            raise DataError(f"{path}: data file {prefix}{ext} not found")
+
+    record = m.get("filter")
+    filtered = isinstance(record, dict) and bool(record) and not m.get("unfiltered", False)
+    if not filtered:
+        if not allow_unfiltered:
+            raise DataError(
+                f"{path}: the manifest does not record that this data passed the CBRN filter "
+                f"('filter' is {'missing' if 'filter' not in m else repr(record)}"
+                f"{', unfiltered: true' if m.get('unfiltered') else ''}). Refusing to train on it; pass "
+                f"--allow-unfiltered (train.data.allow_unfiltered=true) to override.")
+        warn_unfiltered(path)
+    tokenizer_json = directory / "tokenizer.json"
+    return TokenizedSource(
+        directory=str(directory), prefix=str(prefix), weight=float(weight), vocab_size=vocab, eod_id=eod,
+        tokenizer_sha256=_first(m, "tokenizer_sha256", default=_first(tok, "sha256", "tokenizer_sha256")),
+        dtype=_first(m, "dtype", default=_first(tok, "dtype")), tokens=m.get("tokens"),
+        documents=m.get("documents"), filter=record if filtered else None,
+        tokenizer_json=str(tokenizer_json) if tokenizer_json.is_file() else None)
+
+
+def warn_unfiltered(path: Path) -> None:
+    bar = "!" * 100
+    msg = (f"\n{bar}\n!!! WARNING: TRAINING ON DATA THAT DID NOT PASS THE CBRN FILTER\n!!! {path}\n"
+           f"!!! allowed only because --allow-unfiltered / train.data.allow_unfiltered is set\n{bar}\n")
+    print(msg, file=sys.stderr, flush=True)
+    logging.getLogger("pretrain").warning("training on unfiltered data: %s", path)
+
+
+def resolve_sources(cfg: DataConfig, run_dir: str | Path) -> list[TokenizedSource]:
+    """The configured blend (default: RUN_DIR/tokenize), every manifest checked, one tokenizer for all."""
+    entries = [(s.path, s.weight) for s in cfg.sources] or [("tokenize", 1.0)]
+    sources = []
+    for p, w in entries:
+        directory = Path(p) if Path(p).is_absolute() else Path(run_dir) / p
+        sources.append(read_manifest(directory, weight=w, allow_unfiltered=cfg.allow_unfiltered))
+    first = sources[0]
+    for s in sources[1:]:
+        for key in ("vocab_size", "eod_id", "tokenizer_sha256"):
+            if getattr(s, key) != getattr(first, key):
+                raise DataError(f"train.data.sources: {s.directory} has {key}={getattr(s, key)!r} but "
+                                f"{first.directory} has {getattr(first, key)!r}; a blend needs one tokenizer")
+    return sources
+
+
+class _TokenizerInfo:
+    """What GPTDataset asks of a tokenizer (it never tokenizes): eod, vocab size, cache identity."""
+
+    def __init__(self, source: TokenizedSource):
+        self.eod = source.eod_id
+        self.vocab_size = source.vocab_size
+        self.unique_identifiers = {"class": "pretrain.data", "vocab_size": source.vocab_size,
+                                   "eod": source.eod_id, "tokenizer_sha256": source.tokenizer_sha256}
+
+
+def build_dataset(sources: list[TokenizedSource], *, seq_len: int, num_samples: int, seed: int,
+                  cache_dir: str | Path):
+    """megatron-core's GPT dataset over the blend: `num_samples` packed sequences of seq_len + 1 tokens.
+    Needs an initialised process group (rank 0 builds the index cache, the others read it)."""
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+
+    logging.getLogger("megatron").setLevel(logging.ERROR)  # it logs index building at WARNING
+    _drop_unsafe_cache(Path(cache_dir))
+    config = GPTDatasetConfig(
+        random_seed=seed, sequence_length=seq_len,
+        blend=([s.prefix for s in sources], [s.weight for s in sources]),
+        split="1,0,0", path_to_cache=str(cache_dir), tokenizer=_TokenizerInfo(sources[0]),
+        reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
+        create_attention_mask=False)
+    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [num_samples, 0, 0], lambda: True, config).build()
+    if train is None or len(train) < num_samples:
+        raise DataError(f"data blend {[s.prefix for s in sources]}: got {0 if train is None else len(train)} "
+                        f"samples of length {seq_len}, need {num_samples}")
+    return train
+
+
+def _drop_unsafe_cache(cache_dir: Path) -> None:
+    """megatron-core opens its index cache with allow_pickle=True; keep only plain arrays there (a file
+    that is not one is deleted, and megatron rebuilds it)."""
+    for path in sorted(cache_dir.glob("*.npy")) if cache_dir.is_dir() else []:
+        try:
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError):
+            print(f"pretrain: {path} is not a plain array; deleted (rebuilt from the shards)", file=sys.stderr)
+            path.unlink()
+
+
+@dataclass
+class MicroBatch:
+    tokens: torch.Tensor  # (B, T) int64
+    labels: torch.Tensor  # (B, T) int64, tokens shifted by one
+    loss_mask: torch.Tensor  # (B, T) float32, 0 on padding
+
+
+@dataclass
+class PhaseData:
+    """The samples of one phase, sliced for one data-parallel rank."""
+    dataset: object
+    phase: PhaseConfig
+    dp_rank: int
+    dp: int
+    micro_batch: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        per_rank = self.phase.global_batch // self.dp
+        self.micro_batch = self.phase.micro_batch or per_rank
+        self.accumulation = per_rank // self.micro_batch
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the data, the seed, the sequence length or the sample count change."""
+        return str(getattr(self.dataset, "unique_description_hash", ""))
+
+    def sample_indices(self, phase_step: int) -> list[int]:
+        per_rank = self.phase.global_batch // self.dp
+        start = phase_step * self.phase.global_batch + self.dp_rank * per_rank
+        return list(range(start, start + per_rank))
+
+    def micro_batches(self, phase_step: int, device: torch.device) -> list[MicroBatch]:
+        indices = self.sample_indices(phase_step)
+        out = []
+        for i in range(0, len(indices), self.micro_batch):
+            samples = [self.dataset[j] for j in indices[i:i + self.micro_batch]]
+            out.append(MicroBatch(
+                tokens=torch.stack([s["tokens"] for s in samples]).to(device, non_blocking=True),
+                labels=torch.stack([s["labels"] for s in samples]).to(device, non_blocking=True),
+                loss_mask=torch.stack([s["loss_mask"] for s in samples]).float().to(device, non_blocking=True)))
+        return out

@@ -1,0 +1,85 @@
+"""`python -m pretrain.plots RUN_DIR`: PNGs of loss, learning rate, throughput/MFU and expert load from
+RUN_DIR/train/metrics.jsonl into RUN_DIR/train/plots/ (also written at the end of every run)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+
+def _records(train_dir: Path) -> list[dict]:
+    path = train_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (has the run trained any step?)")
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def make_plots(train_dir: str | Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    train_dir = Path(train_dir)
+    records = _records(train_dir)
+    out = train_dir / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    steps = [r["step"] for r in records]
+    boundaries = [r["step"] - 1 for prev, r in zip(records, records[1:]) if r["phase"] != prev["phase"]]
+
+    def figure(name: str, title: str, ylabel: str, series: dict[str, list], logy: bool = False):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for label, ys in series.items():
+            ax.plot(steps, ys, label=label, linewidth=1.2)
+        for b in boundaries:
+            ax.axvline(b, color="grey", linestyle=":", linewidth=1)
+        ax.set(title=title, xlabel="step", ylabel=ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / f"{name}.png", dpi=110)
+        plt.close(fig)
+
+    figure("loss", "training loss (dotted: phase boundaries)", "loss",
+           {"loss": [r["loss"] for r in records], "lm loss": [r["lm_loss"] for r in records]})
+    figure("lr", "learning rate", "lr", {"lr": [r["lr"] for r in records]})
+    figure("throughput", "throughput", "tokens/s (all ranks)", {"tokens/s": [r["tokens_per_s"] for r in records]})
+    figure("mfu", "model FLOPs utilisation (vs measured matmul peak)", "MFU",
+           {"mfu": [r["mfu"] for r in records]})
+
+    load = np.array([r["expert_load"] for r in records], dtype=float)  # (S, L, E)
+    frac = load / np.maximum(load.sum(axis=2, keepdims=True), 1)
+    layers, experts = frac.shape[1], frac.shape[2]
+    fig, axes = plt.subplots(1, layers, figsize=(3.2 * layers, 4), sharey=True, squeeze=False)
+    for layer, ax in enumerate(axes[0]):
+        im = ax.imshow(frac[:, layer, :].T, aspect="auto", origin="lower", interpolation="nearest",
+                       extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, experts - 0.5), vmin=0, vmax=2 / experts)
+        ax.set(title=f"layer {layer}", xlabel="step")
+    axes[0][0].set_ylabel("expert")
+    fig.colorbar(im, ax=axes[0].tolist(), label="share of routed slots (balanced = 1/E)")
+    fig.suptitle("expert load")
+    fig.savefig(out / "expert_load.png", dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pretrain.plots", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", nargs="?", default="runs/demo")
+    a = p.parse_args(argv)
+    try:
+        out = make_plots(Path(a.run_dir) / "train")
+    except FileNotFoundError as e:
+        print(f"pretrain.plots: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""One optimizer step's forward/backward over this rank's micro-batches, and the losses it reports.
+
+Normalisation makes the gradient independent of how the global batch is split: every micro-batch's
+loss is its *sum* of token losses divided by the global number of loss tokens, plus the load-balancing
+loss of its sequences divided by the global number of sequences. Summing the gradients over the
+data-parallel ranks (`ParallelPlan.sync_grads`) then gives the gradient of the global mean, whatever
+dp x micro-batch split produced it.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from pretrain.data import MicroBatch
+
+
+class RouterTap:
+    """Keeps each MoE router's logits of the current forward (forward hooks; the model is untouched), so the
+    load-balancing loss can be computed per sequence."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.logits: list[torch.Tensor] = []
+        self.handles = [layer.moe.router.register_forward_hook(self._hook) for layer in model.layers]
+
+    def _hook(self, module, inputs, output) -> None:
+        self.logits.append(output)
+
+    def pop(self) -> list[torch.Tensor]:
+        out, self.logits = self.logits, []
+        return out
+
+
+def sequence_aux_loss(router_logits: list[torch.Tensor], batch: int, top_k: int) -> torch.Tensor:
+    """(B,) load-balancing loss of each sequence, mean over layers: E * sum_e f_e * P_e with f_e = slots
+    routed to e per token and P_e = mean router probability (the model's formula, per sequence)."""
+    total = None
+    for logits_NE in router_logits:
+        E = logits_NE.shape[-1]
+        logits = logits_NE.view(batch, -1, E)
+        T = logits.shape[1]
+        picks = torch.topk(logits.detach(), top_k, dim=-1).indices.view(batch, -1)
+        counts = torch.zeros(batch, E, device=logits.device).scatter_add_(
+            1, picks, torch.ones(picks.shape, device=logits.device))
+        mean_prob = F.softmax(logits.float(), dim=-1).mean(dim=1)  # (B, E)
+        aux = E * ((counts / T) * mean_prob).sum(dim=-1)
+        total = aux if total is None else total + aux
+    return total / len(router_logits)
+
+
+@dataclass
+class StepResult:
+    loss: float  # lm_loss + coef * aux_loss (global means)
+    lm_loss: float
+    aux_loss: float
+    loss_tokens: int  # tokens with a loss, whole global batch
+    expert_counts: torch.Tensor  # (L, E) int64, slots per expert over the global batch
+
+
+def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, aux_coef: float,
+                     aux_scope: str, global_sequences: int, dp_group, autocast_dtype) -> StepResult:
+    """Forward and backward every micro-batch (gradients accumulate); the returned numbers are global."""
+    device = micro_batches[0].tokens.device
+    local_tokens = torch.stack([mb.loss_mask.sum() for mb in micro_batches]).sum().double()
+    global_tokens = local_tokens.clone()
+    if dist.get_world_size(dp_group) > 1:
+        dist.all_reduce(global_tokens, group=dp_group)
+    global_tokens = max(float(global_tokens), 1.0)
+
+    lm_sum = torch.zeros((), dtype=torch.float64, device=device)
+    aux_sum = torch.zeros((), dtype=torch.float64, device=device)
+    counts = None
+    top_k = model.layers[0].moe.top_k
+    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
+    for mb in micro_batches:
+        B = mb.tokens.shape[0]
+        with amp:
+            logits = model(mb.tokens)
+        token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
+        lm = (token_loss * mb.loss_mask.flatten()).sum()
+        router_logits = tap.pop()
+        if aux_scope == "sequence":
+            aux = sequence_aux_loss(router_logits, B, top_k).sum()  # sum over this micro-batch's sequences
+        else:  # the model's micro-batch loss, weighted by the micro-batch's share of sequences
+            aux = model.moe_aux().aux_loss * B
+        loss = lm / global_tokens + aux_coef * aux / global_sequences
+        loss.backward()
+        lm_sum += lm.detach().double()
+        aux_sum += aux.detach().double()
+        step_counts = model.moe_aux().tokens_per_expert
+        counts = step_counts if counts is None else counts + step_counts
+
+    packed = torch.cat([torch.stack([lm_sum, aux_sum]), counts.flatten().double()])
+    if dist.get_world_size(dp_group) > 1:
+        dist.all_reduce(packed, group=dp_group)
+    lm_loss = float(packed[0]) / global_tokens
+    aux_loss = float(packed[1]) / global_sequences
+    return StepResult(loss=lm_loss + aux_coef * aux_loss, lm_loss=lm_loss, aux_loss=aux_loss,
+                      loss_tokens=int(global_tokens), expert_counts=packed[2:].round().long().view_as(counts).cpu())

@@ -1,0 +1,116 @@
+"""Manifest checks (CBRN filter record, tolerant key names, one tokenizer per blend) and megatron-core's
+GPTDataset: packed sequences, seed-fixed order independent of the data-parallel size, blend weights."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pretrain.config import DataConfig, DataSource, PhaseConfig
+from pretrain.data import DataError, PhaseData, build_dataset, read_manifest, resolve_sources
+from tests.pretrain.conftest import VOCAB, make_tokenized
+
+
+def edit_manifest(directory, **changes):
+    path = directory / "manifest.json"
+    m = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is ...:
+            m.pop(k, None)
+        else:
+            m[k] = v
+    path.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("changes", [{"filter": None}, {"filter": ...}, {"filter": {}},
+                                     {"unfiltered": True}])
+def test_manifest_without_a_filter_record_is_refused(tmp_path, changes):
+    d = make_tokenized(tmp_path / "tok", n=20)
+    edit_manifest(d, **changes)
+    with pytest.raises(DataError, match="CBRN filter.*--allow-unfiltered"):
+        read_manifest(d)
+
+
+def test_allow_unfiltered_warns_loudly(tmp_path, capsys):
+    d = make_tokenized(tmp_path / "tok", n=20, filtered=False)
+    source = read_manifest(d, allow_unfiltered=True)
+    assert source.filter is None
+    assert "DID NOT PASS THE CBRN FILTER" in capsys.readouterr().err
+
+
+def test_manifest_key_names_are_tolerated(tmp_path):
+    d = make_tokenized(tmp_path / "tok", n=20)
+    edit_manifest(d, vocab_size=..., eod_id=..., tokenizer_sha256=...,
+                  tokenizer={"vocab_size": VOCAB, "eod_id": 0, "sha256": "abc"})
+    s = read_manifest(d)
+    assert (s.vocab_size, s.eod_id, s.tokenizer_sha256) == (VOCAB, 0, "abc")
+    edit_manifest(d, eod=0)
+    assert read_manifest(d).eod_id == 0
+
+
+def test_missing_pieces_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="manifest.json: not found"):
+        read_manifest(tmp_path)
+    d = make_tokenized(tmp_path / "tok", n=20)
+    (d / "merged" / "data.idx").unlink()
+    with pytest.raises(DataError, match=r"data\.idx not found"):
+        read_manifest(d)
+
+
+def test_blend_needs_one_tokenizer(tmp_path):
+    make_tokenized(tmp_path / "a", n=20)
+    make_tokenized(tmp_path / "b", n=20)
+    edit_manifest(tmp_path / "b", tokenizer_sha256="other")
+    cfg = DataConfig(sources=[DataSource(path="a"), DataSource(path="b")])
+    with pytest.raises(DataError, match="tokenizer_sha256"):
+        resolve_sources(cfg, tmp_path)
+
+
+def _phase(**kw) -> PhaseConfig:
+    return PhaseConfig(**{"name": "p", "steps": 6, "seq_len": 32, "global_batch": 8, **kw})
+
+
+def test_sample_order_is_fixed_by_the_seed_and_independent_of_dp(tmp_path, gloo_world):
+    sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize").parent)
+    phase = _phase()
+    ds = build_dataset(sources, seq_len=32, num_samples=48, seed=3, cache_dir=tmp_path / "cache")
+    one = PhaseData(ds, phase, dp_rank=0, dp=1)
+    halves = [PhaseData(ds, phase, dp_rank=r, dp=2) for r in range(2)]
+    micro = PhaseData(ds, _phase(micro_batch=2), dp_rank=1, dp=2)
+    for step in range(3):
+        whole = one.micro_batches(step, torch.device("cpu"))[0]
+        assert whole.tokens.shape == (8, 32) and torch.equal(whole.labels[:, :-1], whole.tokens[:, 1:])
+        parts = torch.cat([h.micro_batches(step, torch.device("cpu"))[0].tokens for h in halves])
+        assert torch.equal(parts, whole.tokens)
+        assert torch.equal(torch.cat([m.tokens for m in micro.micro_batches(step, torch.device("cpu"))]),
+                           whole.tokens[4:])
+    again = build_dataset(sources, seq_len=32, num_samples=48, seed=3, cache_dir=tmp_path / "cache2")
+    other = build_dataset(sources, seq_len=32, num_samples=48, seed=4, cache_dir=tmp_path / "cache2")
+    assert all(torch.equal(ds[i]["tokens"], again[i]["tokens"]) for i in range(48))
+    assert not all(torch.equal(ds[i]["tokens"], other[i]["tokens"]) for i in range(48))
+    # packing: documents run across sequence boundaries, separated by the end-of-document id
+    assert (torch.stack([ds[i]["tokens"] for i in range(48)]) == 0).any()
+
+
+def test_blend_follows_the_weights(tmp_path, gloo_world):
+    make_tokenized(tmp_path / "a", seed=1)
+    make_tokenized(tmp_path / "b", seed=2)
+    cfg = DataConfig(sources=[DataSource(path="a", weight=3.0), DataSource(path="b", weight=1.0)])
+    ds = build_dataset(resolve_sources(cfg, tmp_path), seq_len=16, num_samples=400, seed=0,
+                       cache_dir=tmp_path / "cache")
+    share_a = np.mean([int(ds[i]["dataset_id"]) == 0 for i in range(400)])
+    assert 0.7 <= share_a <= 0.8
+
+
+def test_index_cache_holding_objects_is_rebuilt(tmp_path, gloo_world):
+    sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize", n=40).parent)
+    cache = tmp_path / "cache"
+    ds = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
+    expected = [ds[i]["tokens"] for i in range(20)]
+    victim = sorted(cache.glob("*shuffle_index.npy"))[0]
+    np.save(victim, np.array([{"not": "an index"}], dtype=object), allow_pickle=True)
+    again = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
+    assert all(torch.equal(again[i]["tokens"], expected[i]) for i in range(20))
+    np.load(victim, allow_pickle=False)  # rebuilt as a plain array

@@ -1,0 +1,80 @@
+"""What a run leaves behind: metrics.jsonl, TensorBoard events, plots, summary, HF export (opened by
+model.hf.load and transformers), and the pipeline stage's summary."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from common import config as cfgmod
+from model import get_preset
+from pretrain.metrics import model_flops_per_token
+from tests.conftest import run_cli
+from tests.pretrain.conftest import metrics, new_run
+
+
+def test_metrics_line_per_step(reference_run):
+    rows = metrics(reference_run)
+    for r in rows:
+        for key in ("step", "phase", "phase_name", "loss", "lm_loss", "aux_loss", "lr", "grad_norm", "tokens",
+                    "tokens_per_s", "mfu", "expert_load"):
+            assert key in r, key
+        assert 0 < r["mfu"] < 1 and r["tokens_per_s"] > 0
+        load = torch.tensor(r["expert_load"])
+        assert load.shape == (4, 8)  # tiny: layers x experts
+        tokens = 8 * 32 if r["phase"] == 0 else 4 * 64
+        assert (load.sum(dim=1) == tokens * 2).all()  # top-2: every token fills two expert slots
+    assert list(reference_run.joinpath("train/tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_plots_and_summary(reference_run, tmp_path):
+    plots = reference_run / "train/plots"
+    for name in ("loss", "lr", "throughput", "mfu", "expert_load"):
+        assert (plots / f"{name}.png").stat().st_size > 5000
+    summary = json.loads((reference_run / "train/summary.json").read_text())
+    assert summary["state"] == "completed" and summary["steps"] == 18
+    assert summary["final_loss"] < summary["first_loss"]
+    out = run_cli("-m", "pretrain.plots", reference_run)
+    assert "plots" in out.stdout
+
+
+def test_hf_export_opens_in_model_hf_and_transformers(reference_run, tmp_path):
+    import transformers
+    from model import hf
+
+    ours = hf.load(reference_run / "train/hf")
+    theirs = transformers.GptOssForCausalLM.from_pretrained(reference_run / "train/hf").eval()
+    tokens = torch.randint(0, 512, (2, 40), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (ours(tokens) - theirs(tokens).logits).abs().max() < 1e-4
+    # any checkpoint, on request, from the files alone
+    run_cli("-m", "pretrain.export", reference_run, "--step", "12", "--out", tmp_path / "hf12")
+    early = hf.load(tmp_path / "hf12")
+    assert early.args.yarn_factor == 1.0 and not torch.equal(early.output.weight, ours.output.weight)
+
+
+def test_flops_per_token_by_hand():
+    args = get_preset("tiny")
+    D, V, L = 128, 512, 4
+    matmul = L * (D * (4 + 2 * 2) * 32 + 4 * 32 * D + D * 8 + 2 * 3 * D * 128) + D * V
+    # seq 32: sliding layers (window 16) see 1..16 keys, full layers 1..32
+    sliding = sum(min(t + 1, 16) for t in range(32)) / 32
+    full = sum(t + 1 for t in range(32)) / 32
+    attention = 2 * (4 * 32 * 2 * (sliding + full))
+    assert model_flops_per_token(args, 32) == pytest.approx(3 * (2 * matmul + 2 * attention))
+
+
+def test_pipeline_stage_trains_with_two_processes(runs_root):
+    from pipeline.stage import RunContext
+    from pretrain.pipeline_stage import run_train_stage
+
+    run_dir = new_run(runs_root, "stage")
+    cfg = cfgmod.load(preset="tiny", overrides=[
+        "train.phases=[{name='a', steps=3, seq_len=32, global_batch=4, warmup_steps=1}]",
+        "train.parallel.nproc=2", "train.log.plots=false", "train.log.tensorboard=false"])
+    summary = run_train_stage(RunContext(run_dir=run_dir, config=cfg))
+    assert summary["state"] == "completed" and summary["steps"] == 3 and summary["final_loss"] > 0
+    assert json.loads((run_dir / "train/summary.json").read_text()) == summary
+    assert (run_dir / "train/hf/config.json").is_file()
+    assert json.loads((run_dir / "train/checkpoints/step-3/meta.json").read_text())["mesh"]["dp"] == 2
