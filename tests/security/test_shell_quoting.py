@@ -65,6 +65,33 @@ def test_stage_job_with_a_hostile_run_dir_and_stage_runs_nothing_injected(tmp_pa
     _nothing_ran(tmp_path)
 
 
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_train_job_with_a_hostile_run_dir_config_and_python_runs_nothing_injected(tmp_path, hostile):
+    train = pytest.importorskip("slurm.train")
+    run_dir = tmp_path / "runs" / hostile
+    run_dir.mkdir(parents=True)
+    config = tmp_path / f"cfg{hostile.replace('/', '_')}.json"
+    py = tmp_path / "py" / hostile.replace("/", "_").replace("\n", "_") / "python"
+    job = train.train_job(SlurmConfig(python=str(py)), run_dir, config_path=config)
+    fake = tmp_path / "bin"   # srun writes the arguments it got; scontrol names one host
+    fake.mkdir()
+    (fake / "srun").write_text('#!/bin/bash\nfor a in "$@"; do printf "%s\\0" "$a"; done > "$ARGS_OUT"\n')
+    (fake / "scontrol").write_text("#!/bin/bash\necho node1\n")
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    script, out = tmp_path / "job.sh", tmp_path / "args.bin"
+    script.write_text(job.script)
+    env = {**os.environ, "ARGS_OUT": str(out), "PATH": f"{fake}:{os.environ['PATH']}", "SLURM_JOB_ID": "7",
+           "SLURM_JOB_NODELIST": "node1", "SLURM_JOB_NUM_NODES": "1"}
+    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    args = out.read_bytes().decode().split("\0")[:-1]
+    assert args[2:] == [str(py), "-m", "pretrain.launch", "--nnodes", "1", "--master-addr", "node1",
+                        "--master-port", "20007", "--nproc-per-node", "1", "--config", str(config),
+                        "--run-dir", str(run_dir.resolve())]
+    _nothing_ran(tmp_path)
+
+
 def test_the_script_header_and_sbatch_lines_stay_comments(tmp_path):
     run_dir = tmp_path / "a\ntouch PWNED\n#SBATCH --wrap=x"
     run_dir.mkdir()
