@@ -6,10 +6,12 @@ single-threaded; gzip mtime 0; JSON with sorted keys).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
 import os
+import re
 import tempfile
 import zlib
 from pathlib import Path
@@ -42,6 +44,28 @@ def compression_of(path: str | os.PathLike) -> str:
     return "none"
 
 
+@contextlib.contextmanager
+def naming(path: str | os.PathLike):
+    """Re-raise an OSError that names no file as one naming `path`.
+
+    A write or flush that hits a full disk (ENOSPC) or the file-size limit (EFBIG) raises
+    "[Errno 28] No space left on device" with no file name, from zstd, gzip, pyarrow or plain
+    writes alike; the user must learn which file could not be written.
+    """
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        code = e.errno
+        if code is None:   # pyarrow: "... Detail: [errno 28] No space left on device"
+            m = re.search(r"\[errno (\d+)\]", str(e), re.IGNORECASE)
+            code = int(m.group(1)) if m else None
+        if code is None:
+            raise OSError(f"{e} (writing {path})") from e
+        raise OSError(code, os.strerror(code), str(path)) from e
+
+
 class TruncatedStreamError(EOFError):
     """A compressed stream ended before its last frame was complete."""
 
@@ -58,7 +82,8 @@ class _FrameReader(io.RawIOBase):
         self._chunk = chunk
         self._obj = self._new()
         self._started = False
-        self._buf = b""
+        self._buf = b""          # decoded bytes; those from _off on are not handed out yet
+        self._off = 0
         self._truncated = False
 
     def _new(self):
@@ -68,28 +93,39 @@ class _FrameReader(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
-        if self._truncated and not self._buf:
+        pending = len(self._buf) - self._off
+        if n >= 0 and pending >= n:
+            # served from what is decoded, without copying the rest: one highly compressed block
+            # can decode to a 100 MB line, and re-slicing it on every read would be quadratic
+            out = self._buf[self._off:self._off + n]
+            self._off += n
+            return out
+        if self._truncated and not pending:
             raise TruncatedStreamError(f"{self.kind} stream ends in the middle of a frame")
-        while n < 0 or len(self._buf) < n:
+        pieces, have = [self._buf[self._off:]], pending
+        self._buf, self._off = b"", 0
+        while n < 0 or have < n:
             block = self._raw.read(self._chunk)
             if not block:
                 if self._started and not self._obj.eof:
                     self._truncated = True   # hand out what was decoded; raise on the next read
-                    if not self._buf:
+                    if not have:
                         raise TruncatedStreamError(f"{self.kind} stream ends in the middle of a frame")
                 break
             while block:
                 self._started = True
-                self._buf += self._obj.decompress(block)
+                piece = self._obj.decompress(block)
+                pieces.append(piece)
+                have += len(piece)
                 block = self._obj.unused_data if self._obj.eof else b""
                 if self._obj.eof:            # next frame / gzip member, if any
                     self._obj = self._new()
                     self._started = False
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+        data = b"".join(pieces)
+        if n < 0 or len(data) <= n:
+            return data
+        self._buf, self._off = data, n
+        return data[:n]
 
     def close(self) -> None:
         self._raw.close()
@@ -121,6 +157,29 @@ def open_binary_read(path: str | os.PathLike) -> IO[bytes]:
     return raw
 
 
+class LineSplitter:
+    """Chunks in, complete lines out, in linear time however long a line is: the pieces of a line
+    are joined once, when its newline arrives (`pending += chunk` would copy it for every chunk)."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        pieces = chunk.split(b"\n")
+        if len(pieces) == 1:
+            if chunk:
+                self._parts.append(chunk)
+            return []
+        self._parts.append(pieces[0])
+        lines = [b"".join(self._parts), *pieces[1:-1]]
+        self._parts = [pieces[-1]] if pieces[-1] else []
+        return lines
+
+    def rest(self) -> bytes:
+        """The bytes after the last newline (a last line without one, or a cut-off tail)."""
+        return b"".join(self._parts)
+
+
 def iter_lines(path: str | os.PathLike, chunk_size: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, raw line bytes without the newline).
 
@@ -128,21 +187,15 @@ def iter_lines(path: str | os.PathLike, chunk_size: int = 1 << 20) -> Iterator[t
     raises the decompressor's error after the lines that were intact.
     """
     with open_binary_read(path) as fh:
-        pending = b""
+        splitter = LineSplitter()
         lineno = 0
-        while True:
-            chunk = fh.read(chunk_size)
-            if not chunk:
-                break
-            pending += chunk
-            parts = pending.split(b"\n")
-            pending = parts.pop()
-            for part in parts:
+        while chunk := fh.read(chunk_size):
+            for line in splitter.feed(chunk):
                 lineno += 1
-                yield lineno, part
-        if pending:
-            lineno += 1
-            yield lineno, pending
+                yield lineno, line
+        tail = splitter.rest()
+        if tail:
+            yield lineno + 1, tail
 
 
 class ZstdLineWriter:
@@ -152,23 +205,26 @@ class ZstdLineWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._raw = open(self._tmp, "wb")
+        with naming(self.path):
+            self._raw = open(self._tmp, "wb")
         self._zw = zstandard.ZstdCompressor(level=level, threads=0).stream_writer(self._raw, closefd=False)
         self.count = 0
 
     def write_line(self, line: bytes | str) -> None:
         if isinstance(line, str):
             line = line.encode("utf-8")
-        self._zw.write(line + b"\n")
+        with naming(self.path):
+            self._zw.write(line + b"\n")
         self.count += 1
 
     def close(self) -> Path:
-        self._zw.flush(zstandard.FLUSH_FRAME)
-        self._zw.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        os.replace(self._tmp, self.path)
+        with naming(self.path):
+            self._zw.flush(zstandard.FLUSH_FRAME)
+            self._zw.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
@@ -206,14 +262,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write via temp file + fsync + rename, so a reader never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp makes 0600; outputs are for reviewers too
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -237,11 +295,12 @@ def atomic_path(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        if tmp.is_file():
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            yield tmp
+            if tmp.is_file():
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -283,3 +342,31 @@ def gzip_bytes(data: bytes) -> bytes:
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(data)
     return buf.getvalue()
+
+
+# The temp names of every writer here: `.<name>.tmp-<pid>` and `.<name>.<random>.tmp`.
+_TEMP_NAME = re.compile(r"^\..+\.tmp(-\d+)?$")
+
+
+def is_temp_name(name: str) -> bool:
+    return bool(_TEMP_NAME.match(name))
+
+
+def sweep_temp_files(root: str | os.PathLike) -> list[Path]:
+    """Delete the temp files a killed writer left under `root` (it died before its rename).
+
+    Call it only where no writer of this run can be active (before a run's stages start, after a
+    stage's tasks are all done): a temp file then belongs to a dead process and is never an output.
+    """
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if is_temp_name(f):
+                p = Path(dirpath, f)
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+    return removed

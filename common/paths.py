@@ -32,3 +32,20 @@ def check_inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
     if resolved != root_resolved and root_resolved not in resolved.parents:
         raise PathEscapeError(f"path {str(p)!r} escapes the run directory {str(root)!r}")
     return p
+
+
+def refuse_escaping_links(root: str | os.PathLike, *parts: str | os.PathLike) -> None:
+    """Refuse to write into `root/parts...` when it, or anything under it, is a symlink leading
+    outside `root`: writes follow links, so a linked `shards/` would send a stage's outputs (and
+    its temp files) anywhere on the machine. Links that stay inside `root` are fine."""
+    base = inside(root, *parts)
+    if not base.is_dir():
+        return
+    stack = [base]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_symlink():
+                    check_inside(root, e.path)
+                elif e.is_dir():
+                    stack.append(Path(e.path))

@@ -103,7 +103,7 @@ def _exit_code(e: Exception) -> int:
     if isinstance(e, (cfgmod.ConfigError, FileNotFoundError, ValueError, KeyError)):
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if isinstance(e, RuntimeError):
+    if isinstance(e, (RuntimeError, OSError)):   # a failed stage; a disk that is full names the file
         print(f"error: {e}", file=sys.stderr)
         return 1
     raise e

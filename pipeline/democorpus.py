@@ -21,6 +21,7 @@ import orjson
 
 from common.config import ConfigError
 from common.io import ZstdLineWriter, atomic_write_bytes, atomic_write_json, gzip_bytes, read_json
+from common.paths import refuse_escaping_links
 
 
 @dataclass(kw_only=True)
@@ -230,6 +231,7 @@ def _write_bad(path: Path, max_text_bytes: int) -> dict:
 def ensure_demo_corpus(run) -> Path:
     """Build the demo corpus inside the run directory once; later calls reuse it."""
     out = run.path("input", "demo")
+    refuse_escaping_links(run.run_dir, "input", "demo")
     if (out / "COMPLETE.json").is_file() and read_json(out / "COMPLETE.json").get("config") == vars(run.config.demo):
         return out / "data"
     print(f"[demo] building the demo corpus in {out}", flush=True)

@@ -150,13 +150,19 @@ class InputReader(Block):
                     text = unicodedata.normalize(form, text)
                     self.normalized_changed += 1
                 source = obj.get(cfg.source_field)
-                if not isinstance(source, str) or not source:
+                usable_source = isinstance(source, str) and bool(source)
+                if not usable_source:
                     source = inp.rel
                 meta = {}
                 if isinstance(obj.get("meta"), dict):
                     meta.update(_jsonable(obj["meta"]))
+                # every other field goes to meta, and so does a meta or source value that could not be
+                # used as such (a number, a list, ...): nothing of the record is dropped
+                skip = {cfg.text_field, cfg.id_field}
+                skip |= {cfg.source_field} if usable_source else set()
+                skip |= {"meta"} if isinstance(obj.get("meta"), dict) else set()
                 for k, v in obj.items():
-                    if k not in (cfg.text_field, cfg.id_field, cfg.source_field, "meta") and k not in meta:
+                    if k not in skip and k not in meta and not (k in (cfg.source_field, "meta") and v is None):
                         meta[k] = _jsonable(v)
                 meta["_src"] = {"file": inp.rel, "line": rec.line}
                 yield Document(id=doc_id, text=text, source=source, meta=meta)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common import reasons
-from common.io import canonical_json
+from common.io import canonical_json, naming
 
 SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -81,7 +81,8 @@ class LedgerWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd", write_statistics=False)
+        with naming(self.path):
+            self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd", write_statistics=False)
         self._cols: dict[str, list] = {"id": [], "decision": [], "reason": [], "detail": []}
         self.books = Books()
 
@@ -100,13 +101,15 @@ class LedgerWriter:
 
     def _flush(self) -> None:
         if self._cols["id"]:
-            self._writer.write_table(pa.table(self._cols, schema=SCHEMA), row_group_size=_BATCH)
+            with naming(self.path):
+                self._writer.write_table(pa.table(self._cols, schema=SCHEMA), row_group_size=_BATCH)
             self._cols = {k: [] for k in self._cols}
 
     def close(self) -> Books:
         self._flush()
-        self._writer.close()
-        os.replace(self._tmp, self.path)
+        with naming(self.path):
+            self._writer.close()
+            os.replace(self._tmp, self.path)
         return self.books
 
     def abort(self) -> None:

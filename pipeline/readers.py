@@ -18,7 +18,7 @@ import orjson
 import zstandard
 
 from common import reasons
-from common.io import open_binary_read
+from common.io import LineSplitter, open_binary_read
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst")
 PARQUET_SUFFIXES = (".parquet",)
@@ -139,7 +139,7 @@ def _decode_line(lineno: int, line: bytes) -> RawRecord:
 
 def _iter_jsonl(path: str, chunk_size: int) -> Iterator[RawRecord]:
     lineno = 0
-    pending = b""
+    splitter = LineSplitter()   # linear in a line's length, however long (a 100 MB line)
     try:
         fh = open_binary_read(path)
     except OSError as e:
@@ -151,22 +151,17 @@ def _iter_jsonl(path: str, chunk_size: int) -> Iterator[RawRecord]:
                 chunk = fh.read(chunk_size)
             except (EOFError, OSError, zstandard.ZstdError, zlib.error) as e:
                 # the stream is damaged: what was decoded so far counts, the tail is quarantined
-                yield RawRecord(lineno + 1, raw=pending, error=reasons.TRUNCATED_INPUT,
+                yield RawRecord(lineno + 1, raw=splitter.rest(), error=reasons.TRUNCATED_INPUT,
                                 message=f"compressed stream ends early or is corrupt after line {lineno}: {e}")
                 return
             if not chunk:
                 break
-            pending += chunk
-            if b"\n" not in chunk:
-                continue
-            parts = pending.split(b"\n")
-            pending = parts.pop()
-            for part in parts:
+            for line in splitter.feed(chunk):
                 lineno += 1
-                yield _decode_line(lineno, part)
-    if pending:
-        lineno += 1
-        yield _decode_line(lineno, pending)
+                yield _decode_line(lineno, line)
+    tail = splitter.rest()
+    if tail:
+        yield _decode_line(lineno + 1, tail)
 
 
 def _iter_parquet(path: str) -> Iterator[RawRecord]:

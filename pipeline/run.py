@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 
 from common import config as cfgmod
-from common.io import atomic_write_json, canonical_json, read_json
+from common.io import atomic_write_json, canonical_json, naming, read_json, sweep_temp_files
+from common.paths import refuse_escaping_links
 from common.progress import print_table
-from pipeline.stage import RunContext, execute_task, read_marker
+from pipeline.stage import RunContext, execute_task, read_marker, verify_input_shards
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
 
 # keys that change how a run executes, not what it produces
@@ -41,6 +42,10 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     """
     run_dir = Path(cfg.run.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # an interrupted earlier run may have left temp files: they are never outputs, and would make
+    # this run's files differ from an uninterrupted one
+    sweep_temp_files(run_dir)
+    refuse_escaping_links(run_dir, "logs")
     path = run_dir / "config.json"
     resolved = _output_fingerprint(cfg.to_dict())
     if path.is_file():
@@ -53,7 +58,7 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     atomic_write_json(path, resolved)
     log = run_dir / "logs" / "invocations.jsonl"
     log.parent.mkdir(exist_ok=True)
-    with open(log, "a", encoding="utf-8") as fh:
+    with naming(log), open(log, "a", encoding="utf-8") as fh:
         fh.write(canonical_json({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
                                  "run": {k: getattr(cfg.run, k) for _, k in sorted(EXECUTION_KEYS)}}) + "\n")
     return RunContext(run_dir=run_dir, config=cfg)
@@ -74,6 +79,7 @@ def load_run_context(run_dir: str | Path) -> RunContext:
 def run_block_stage(run: RunContext, name: str, executor) -> dict:
     stage = get_stage(name)
     t0 = time.perf_counter()
+    verify_input_shards(run, name)
     step_timing = {}
     results: dict[str, list[dict]] = {}
     for step in stage.steps(run):
@@ -89,6 +95,7 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
             stats.append(marker["stats"])
         results[step.name] = stats
         step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3)}
+    sweep_temp_files(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
     stats = stage.finalize(run, results)
     stats = {"stage": name, **stats}
     from pipeline.ledger import Books
@@ -124,6 +131,7 @@ def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explici
 
 def _run_stages(run, stages, executor, explicit, rows, summary) -> None:
     for name in stages:
+        refuse_escaping_links(run.run_dir, name)   # every write of the stage goes under RUN_DIR/<name>
         if not available(name):
             if explicit:
                 raise RuntimeError(f"stage {name!r} is not available in this version")

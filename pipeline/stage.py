@@ -146,10 +146,11 @@ def write_marker(task: TaskContext, result: TaskResult) -> None:
     outputs = {}
     for p in sorted(set(task.outputs)):
         outputs[str(Path(p).relative_to(stage_dir))] = sha256_file(p)
-    atomic_write_json(marker_path(task.run, task.stage, task.step, task.index),
-                      {"outputs": outputs, "stats": result.stats})
+    # the timing log first: a task that fails on any write (a full disk) must leave no marker
     timing_path = stage_dir / "logs" / f"{task.step}-{task.index:05d}.timing.json"
     atomic_write_json(timing_path, result.timing)
+    atomic_write_json(marker_path(task.run, task.stage, task.step, task.index),
+                      {"outputs": outputs, "stats": result.stats})
 
 
 def read_marker(run: RunContext, stage: str, step: str, index: int, verify: bool = True) -> dict | None:
@@ -225,6 +226,34 @@ def input_shards(run: RunContext, stage: str) -> tuple[str, list[dict]]:
     prev = input_stage_for(run, stage)
     stats = load_stats(run, prev)
     return prev, stats["shards"]
+
+
+class DamagedInputError(RuntimeError):
+    pass
+
+
+def verify_input_shards(run: RunContext, stage: str) -> None:
+    """Refuse to start `stage` when a shard it would read no longer has the sha256 that the
+    producing stage's completion marker recorded: a damaged input is never trusted (a flipped
+    byte inside a zstd frame can decode to different text without any error)."""
+    if stage not in DATA_STAGES or stage == DATA_STAGES[0]:
+        return
+    prev, shards = input_shards(run, stage)
+    recorded: dict[str, str] = {}
+    for p in sorted((run.stage_dir(prev) / "_tasks").glob("*/*.json")):
+        try:
+            recorded.update(read_json(p)["outputs"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+    for shard in shards:
+        f = shard_path(run, prev, shard["name"])
+        digest = recorded.get(str(f.relative_to(run.stage_dir(prev))))
+        why = ("no completion marker records it" if digest is None else "it is missing" if not f.is_file()
+               else "its sha256 differs from the one its completion marker recorded"
+               if sha256_file(f) != digest else "")
+        if why:
+            raise DamagedInputError(f"stage {stage!r} cannot read {f}: {why}; "
+                                    f"re-run stage {prev!r} first (it redoes the damaged task)")
 
 
 def shard_path(run: RunContext, stage: str, name: str) -> Path:
