@@ -216,10 +216,12 @@ def test_training_on_unfiltered_input_is_refused_unless_allowed(tmp_path):
 
 
 def _fake_cbrn(run_dir, record):
-    """A finished cbrn stage as its contract describes it: shards, stats.json with a `filter` record."""
+    """A finished cbrn stage as its contract describes it: shards with the completion markers that
+    record their sha256 (the next stage verifies them), stats.json with a `filter` record."""
     st = stats(run_dir, "ingest")
     (run_dir / "cbrn").mkdir()
     shutil.copytree(run_dir / "ingest" / "shards", run_dir / "cbrn" / "shards")
+    shutil.copytree(run_dir / "ingest" / "_tasks", run_dir / "cbrn" / "_tasks")
     cbrn = {**{k: st[k] for k in ("in", "kept", "removed", "quarantined", "shards")}, "stage": "cbrn",
             "input_stage": "ingest", "blocks": {}}
     if record is not None:
@@ -275,6 +277,15 @@ def test_a_damaged_input_shard_is_an_error_naming_file_and_line(tmp_path):
     lines = [orjson.loads(line) for _, line in iter_lines(shard)]
     del lines[1]["text"]
     write_jsonl_zst(shard, lines)
+    # a shard changed after its marker was written is refused before anything reads it
+    with pytest.raises(RuntimeError, match=rf"{shard.name}: its sha256 differs from the one its completion marker"):
+        run_stages(tmp_path / "run", [src], stages=("tokenize",), tokenize={"allow_unfiltered": True})
+    # one its producer wrote that way (its marker agrees) fails at the bad record, naming file and line
+    marker = next(p for p in (tmp_path / "run" / "ingest" / "_tasks").glob("*/*.json")
+                  if f"shards/{shard.name}" in read_json(p)["outputs"])
+    m = read_json(marker)
+    m["outputs"][f"shards/{shard.name}"] = sha256_file(shard)
+    marker.write_bytes(orjson.dumps(m))
     with pytest.raises(RuntimeError, match=rf"{shard.name}:2: cannot read document: KeyError\('text'\)"):
         run_stages(tmp_path / "run", [src], stages=("tokenize",), tokenize={"allow_unfiltered": True})
 
