@@ -59,7 +59,7 @@ bench: setup
 	$(PY) bench/run_all.py
 
 chaos: setup
-	CHAOS_TRIALS=$(N) $(PY) -m pytest -q tests/chaos
+	CHAOS_TRIALS=$(N) $(PY) -m pytest -q -n 2 --dist loadgroup -s tests/chaos
 
 clean:
 	rm -rf runs
