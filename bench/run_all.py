@@ -5,6 +5,7 @@ the machine they ran on. A benchmark that fails is reported as failed, and the r
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHES = ["dedupe", "cbrn", "tokenize", "model", "train"]      # the order a user reads them
+BENCHES = ["dedupe", "cbrn", "tokenization", "model", "train"]      # the order a user reads them
 NOT_BENCHES = {"run_all", "peers", "dedupe_eval", "datatrove_minhash"}
 
 
@@ -38,7 +39,12 @@ def machine() -> dict:
 def main(argv=None) -> int:
     names = [n for n in BENCHES if (REPO / "bench" / f"{n}.py").is_file()]
     names += sorted(p.stem for p in (REPO / "bench").glob("*.py") if p.stem not in NOT_BENCHES and p.stem not in names)
-    only = set(argv or sys.argv[1:])
+    ap = argparse.ArgumentParser(description="Run every benchmark in bench/ (or the ones named), then write "
+                                             "bench/results.json and a table.")
+    ap.add_argument("only", nargs="*", metavar="NAME", help=f"run only these ({', '.join(names)})")
+    only = set(ap.parse_args(argv).only)
+    if only - set(names):
+        ap.error(f"unknown benchmark(s): {', '.join(sorted(only - set(names)))}; known: {', '.join(names)}")
     results, rows = {"machine": machine(), "benches": {}}, []
     for name in names:
         if only and name not in only:

@@ -1,6 +1,6 @@
 """Tokenize throughput: the stage end to end (read -> encode -> write shards) vs raw `encode_batch`.
 
-    python bench/tokenize.py [--corpus ../shared/data/corpus] [--work /tmp/bench-tokenize] [--reps 3]
+    python bench/tokenization.py [--corpus ../shared/data/corpus] [--work /tmp/bench-tokenize] [--reps 3]
 
 Input: the shared corpus, ingested once into `--work` (kept between runs). The tokenizer is trained
 by the stage on that text (or `--tokenizer FILE`). Compared on the same text:
@@ -17,24 +17,19 @@ by the stage on that text (or `--tokenizer FILE`). Compared on the same text:
             a fixed cost that a bigger corpus amortises).
 CPU-seconds are reported too: unlike wall time they do not grow when other jobs share the cores.
 Tokens/s count text tokens (end-of-document tokens excluded) so all rows measure the same work.
-Prints a table, writes JSON (default bench/out/tokenize.json).
+Prints a table, writes JSON (default bench/out/tokenization.json).
 """
 from __future__ import annotations
 
+import argparse
 import os
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
-
-# this file is named tokenize.py: drop its folder from the path before it shadows the stdlib module
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import time
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -162,7 +157,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--reps", type=int, default=3, help="paired raw/e2e passes over the corpus (0: skip)")
     p.add_argument("--cli-reps", type=int, default=1, help="full CLI runs, each between two raw passes")
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "tokenize.json")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "tokenization.json")
     args = p.parse_args(argv)
     if not args.corpus.is_dir() or not list(args.corpus.glob("*.jsonl.zst")):
         print(f"skipped: corpus not found at {args.corpus} (expected *.jsonl.zst)")
