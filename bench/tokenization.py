@@ -45,6 +45,11 @@ def _cli(work: Path, args, workers: int) -> float:
            "--input", str(args.corpus / "*.jsonl.zst"), *sum((["--set", s] for s in _sets(args)), [])]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_PROGRESS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd + ["--stages", args.stages], cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 and "records a run with a different config" in proc.stderr:
+        # --work is a cache kept between bench runs; one made by an older checkout or other options is rebuilt
+        print(f"{work} holds a run made with another config: rebuilding it", flush=True)
+        shutil.rmtree(work)
+        proc = subprocess.run(cmd + ["--stages", args.stages], cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"pipeline failed:\n{proc.stderr[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
