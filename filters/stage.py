@@ -18,7 +18,7 @@ import numpy as np
 from common.io import ZstdLineWriter, canonical_json, sha256_bytes
 from pipeline.block import Block
 from pipeline.shards import ShardReader, ShardWriter
-from pipeline.stage import (BlockStep, RunContext, Stage, TaskContext, input_shards, merge_block_stats,
+from pipeline.stage import (RunContext, ShardBlockStep, Stage, TaskContext, input_shards, merge_block_stats,
                             merge_books, shard_path)
 
 SCORE_BINS = [round(i / 20, 2) for i in range(21)]
@@ -96,21 +96,11 @@ def _kept_detail(doc):
     return doc.meta.pop("_cbrn_detail", None)
 
 
-class CbrnStep(BlockStep):
+class CbrnStep(ShardBlockStep):
     name = "filter"
 
-    def __init__(self, input_stage: str, shards: list[dict]):
-        self.input_stage = input_stage
-        self.shards = shards
-
-    def num_tasks(self, run):
-        return len(self.shards)
-
-    def ledger_name(self, task):
-        return self.shards[task.index]["name"]
-
     def blocks(self, task):
-        name = self.shards[task.index]["name"]
+        name = self.shard_name(task)
         self._writer = ShardWriter(shard_path(task.run, "cbrn", name), keep_detail=_kept_detail)
         return [ShardReader(shard_path(task.run, self.input_stage, name)),
                 CbrnBlock(task.stage_dir / "removed" / f"{name}.jsonl.zst", task.config.cbrn),
@@ -118,7 +108,7 @@ class CbrnStep(BlockStep):
 
     def run_task(self, task):
         result = super().run_task(task)
-        result.stats["shard"] = {"name": self.shards[task.index]["name"], "docs": self._writer.count}
+        result.stats["shard"] = {"name": self.shard_name(task), "docs": self._writer.count}
         return result
 
 

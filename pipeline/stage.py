@@ -124,6 +124,23 @@ class BlockStep(Step):
         )
 
 
+class ShardBlockStep(BlockStep):
+    """A block step with one task per shard of its input stage; each task's ledger is named after its shard."""
+
+    def __init__(self, input_stage: str, shards: list[dict]):
+        self.input_stage = input_stage
+        self.shards = shards
+
+    def num_tasks(self, run: RunContext) -> int:
+        return len(self.shards)
+
+    def shard_name(self, task: TaskContext) -> str:
+        return self.shards[task.index]["name"]
+
+    def ledger_name(self, task: TaskContext) -> str:
+        return self.shard_name(task)
+
+
 class Stage:
     name: str = "stage"
 

@@ -12,7 +12,7 @@ import xxhash
 
 from common.io import atomic_path, atomic_write_bytes, atomic_write_json, remove_stale_temps, sha256_file
 from common.progress import bar
-from pipeline.stage import BlockStep, RunContext, Step, TaskContext, TaskResult, marker_path, shard_path
+from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, marker_path, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
 from pipeline import tokenizer as tk
 
@@ -104,29 +104,19 @@ class TokenizerStep(Step):
 
 # ---------------------------------------------------------------- 2. encode
 
-class EncodeStep(BlockStep):
+class EncodeStep(ShardBlockStep):
     name = "encode"
-
-    def __init__(self, input_stage: str, shards: list[dict]):
-        self.input_stage = input_stage
-        self.shards = shards
-
-    def num_tasks(self, run):
-        return len(self.shards)
-
-    def ledger_name(self, task):
-        return self.shards[task.index]["name"]
 
     def blocks(self, task):
         cfg = task.config.tokenize
-        name = self.shards[task.index]["name"]
+        name = self.shard_name(task)
         self._writer = TokenWriter(shard_path(task.run, self.input_stage, name), tokenizer_path(task.run),
                                    shard_prefix(task.run, name), provenance_path(task.run, name), cfg.eod_token,
                                    cfg.max_sequence_tokens, cfg.batch_bytes)
         return [self._writer]
 
     def run_task(self, task):
-        name = self.shards[task.index]["name"]
+        name = self.shard_name(task)
         fresh_start(task, task.stage_dir / "ledger" / f"{name}.parquet", shard_prefix(task.run, name),
                     provenance_path(task.run, name))
         result = super().run_task(task)

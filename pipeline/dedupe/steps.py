@@ -15,7 +15,7 @@ from common.io import atomic_write_bytes, canonical_json
 from pipeline.block import Block
 from pipeline.dedupe.minhash import MinHasher
 from pipeline.shards import ShardReader, ShardWriter, read_shard
-from pipeline.stage import BlockStep, RunContext, Step, TaskContext, TaskResult, shard_path
+from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, shard_path
 
 KIND_ID, KIND_EXACT, KIND_BAND0 = 0, 1, 2          # key kinds in the partition files
 EDGE_ID, EDGE_EXACT, EDGE_NEAR = 0, 1, 2            # verified edge kinds
@@ -438,21 +438,11 @@ class DecisionFilter(Block):
             raise RuntimeError(f"dedupe decisions name positions beyond the shard: {sorted(self.decisions)[:5]}")
 
 
-class FilterStep(BlockStep):
+class FilterStep(ShardBlockStep):
     name = "filter"
 
-    def __init__(self, input_stage: str, shards: list[dict]):
-        self.input_stage = input_stage
-        self.shards = shards
-
-    def num_tasks(self, run):
-        return len(self.shards)
-
-    def ledger_name(self, task):
-        return self.shards[task.index]["name"]
-
     def blocks(self, task):
-        name = self.shards[task.index]["name"]
+        name = self.shard_name(task)
         self._writer = ShardWriter(shard_path(task.run, "dedupe", name))
         return [ShardReader(shard_path(task.run, self.input_stage, name)),
                 DecisionFilter(work_dir(task.run) / "decisions" / f"{name}.parquet"),
@@ -460,5 +450,5 @@ class FilterStep(BlockStep):
 
     def run_task(self, task):
         result = super().run_task(task)
-        result.stats["shard"] = {"name": self.shards[task.index]["name"], "docs": self._writer.count}
+        result.stats["shard"] = {"name": self.shard_name(task), "docs": self._writer.count}
         return result
