@@ -18,7 +18,6 @@ import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from common.progress import print_table  # noqa: E402
 from model import Transformer, get_preset  # noqa: E402
 from model import hf  # noqa: E402
+from bench.timing import time_interleaved  # noqa: E402
 
 
 def build(preset: str, device: torch.device, hf_experts: list[str], seed: int):
@@ -57,11 +57,6 @@ def train_step(name: str, model, tokens: torch.Tensor, autocast_dtype) -> None:
     loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens[:, 1:].flatten())
     loss.backward()
     model.zero_grad(set_to_none=True)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv=None) -> int:
@@ -93,15 +88,9 @@ def main(argv=None) -> int:
             reference = logits_of("ours", models["ours"], tokens[:, :-1]).float()
             max_diff = {n: (logits_of(n, m, tokens[:, :-1]).float() - reference).abs().max().item()
                         for n, m in models.items()}
-        times = {name: [] for name in models}
-        for r in range(a.warmup + a.repeats):
-            for name, model in models.items():
-                sync(device)
-                t0 = time.perf_counter()
-                train_step(name, model, tokens, autocast_dtype)
-                sync(device)
-                if r >= a.warmup:
-                    times[name].append(time.perf_counter() - t0)
+        steps = {name: (lambda name=name, model=model: train_step(name, model, tokens, autocast_dtype))
+                 for name, model in models.items()}
+        times, _ = time_interleaved(steps, device, a.warmup, a.repeats)
         base = statistics.median(times["hf (grouped_mm experts)"])
         base_best = min(times["hf (grouped_mm experts)"])
         for name, ts in times.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = ["dedupe", "cbrn", "tokenization", "model", "train"]      # the order a user reads them
-NOT_BENCHES = {"run_all", "peers", "dedupe_eval", "datatrove_minhash"}
+NOT_BENCHES = {"run_all", "peers", "dedupe_eval", "datatrove_minhash", "timing"}
 
 
 def machine() -> dict:

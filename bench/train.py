@@ -22,7 +22,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -39,6 +38,7 @@ from pretrain.metrics import measure_matmul_peak, model_flops_per_token, param_c
 from pretrain.optim import build_optimizer, set_lr  # noqa: E402
 from pretrain.parallelize import destroy_mesh, init_mesh, parallelize  # noqa: E402
 from pretrain.step import RouterTap, forward_backward  # noqa: E402
+from bench.timing import time_interleaved  # noqa: E402
 
 AUX_COEF = 0.01
 
@@ -57,11 +57,6 @@ def build(preset: str, vocab: int | None, device: torch.device, seed: int):
     ours.to(device)
     plan.params = dict(ours.named_parameters())
     return args, plan, theirs.to(device).train()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv=None) -> int:
@@ -122,19 +117,9 @@ def main(argv=None) -> int:
         # the peak is measured between repeats too: on a shared machine load comes and goes, and the
         # best of these is the closest to what the cores can do
         peaks = [measure_matmul_peak(device, amp_dtype)]
-        times = {name: [] for name in steps}
-        first_loss = {}
-        for r in range(a.warmup + a.repeats):
-            if r >= a.warmup:
-                peaks.append(measure_matmul_peak(device, amp_dtype, seconds=0.3))
-            for name, fn in steps.items():
-                sync(device)
-                t0 = time.perf_counter()
-                loss = fn()
-                sync(device)
-                first_loss.setdefault(name, loss)
-                if r >= a.warmup:
-                    times[name].append(time.perf_counter() - t0)
+        times, first_loss = time_interleaved(
+            steps, device, a.warmup, a.repeats,
+            before_timed_round=lambda: peaks.append(measure_matmul_peak(device, amp_dtype, seconds=0.3)))
         peaks.append(measure_matmul_peak(device, amp_dtype))
         peak = max(peaks)
     finally:
