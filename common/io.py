@@ -307,24 +307,6 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
-def remove_stale_temps(path: str | os.PathLike) -> int:
-    """Delete what a killed writer of `path` left beside it (`.NAME.tmp-PID*`, `.NAME.XXXX.tmp`, dirs too).
-
-    Only for a task about to (re)write `path`: no other process writes it at the same time.
-    """
-    import glob
-    import shutil
-    path = Path(path)
-    removed = 0
-    for p in path.parent.glob(f".{glob.escape(path.name)}.*"):
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -344,8 +326,10 @@ def gzip_bytes(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-# The temp names of every writer here: `.<name>.tmp-<pid>` and `.<name>.<random>.tmp`.
+# The temp names of every writer here: `.<name>.tmp-<pid>` and `.<name>.<random>.tmp`; a writer of a
+# directory (zarr) uses the first form, so only that form is swept as a directory.
 _TEMP_NAME = re.compile(r"^\..+\.tmp(-\d+)?$")
+_TEMP_DIR_NAME = re.compile(r"^\..+\.tmp-\d+$")
 
 
 def is_temp_name(name: str) -> bool:
@@ -353,16 +337,23 @@ def is_temp_name(name: str) -> bool:
 
 
 def sweep_temp_files(root: str | os.PathLike) -> list[Path]:
-    """Delete the temp files a killed writer left under `root` (it died before its rename).
+    """Delete the temp files and directories a killed writer left under `root` (it died before its rename).
 
     Call it only where no writer of this run can be active (before a run's stages start, after a
     stage's tasks are all done): a temp file then belongs to a dead process and is never an output.
     """
+    import shutil
     removed = []
     root = Path(root)
     if not root.is_dir():
         return removed
-    for dirpath, _, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        for d in [d for d in dirs if _TEMP_DIR_NAME.match(d)]:
+            dirs.remove(d)
+            p = Path(dirpath, d)
+            if not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
         for f in files:
             if is_temp_name(f):
                 p = Path(dirpath, f)

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 
-from common.io import atomic_path, atomic_write_bytes, atomic_write_json, remove_stale_temps, sha256_file
+from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_file
 from common.progress import bar
-from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, marker_path, shard_path
+from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
 from pipeline import tokenizer as tk
 
@@ -31,12 +31,6 @@ def shard_prefix(run: RunContext, name: str) -> Path:
 
 def provenance_path(run: RunContext, name: str) -> Path:
     return run.stage_dir("tokenize") / "provenance" / f"{name}.parquet"
-
-
-def fresh_start(task: TaskContext, *outputs: Path) -> None:
-    """Remove what a killed earlier attempt of this task left: temp files of its outputs and marker."""
-    for path in (*outputs, marker_path(task.run, task.stage, task.step, task.index)):
-        remove_stale_temps(path)
 
 
 def _run_tokenizer(run: RunContext):
@@ -61,7 +55,6 @@ class TokenizerStep(Step):
     def run_task(self, task: TaskContext) -> TaskResult:
         cfg = task.config.tokenize
         t0 = time.perf_counter()
-        fresh_start(task, tokenizer_path(task.run))
         if cfg.tokenizer:
             tok, kind = tk.load_tokenizer_file(cfg.tokenizer)
             # a tokenizer.json is kept byte for byte; a tiktoken file becomes its HF equivalent
@@ -117,8 +110,6 @@ class EncodeStep(ShardBlockStep):
 
     def run_task(self, task):
         name = self.shard_name(task)
-        fresh_start(task, task.stage_dir / "ledger" / f"{name}.parquet", shard_prefix(task.run, name),
-                    provenance_path(task.run, name))
         result = super().run_task(task)
         w = self._writer
         result.stats["shard"] = {"name": name, "docs": w.docs,
@@ -149,7 +140,6 @@ class MergeStep(Step):
 
     def _megatron(self, task: TaskContext, dtype) -> dict:
         out = task.stage_dir / MERGED_PREFIX
-        fresh_start(task, out)
         with atomic_path(f"{out}.bin") as tmp_bin, atomic_path(f"{out}.idx") as tmp_idx:
             builder = indexed_dataset().IndexedDatasetBuilder(str(tmp_bin), dtype=dtype)
             try:
@@ -184,7 +174,6 @@ class MergeStep(Step):
 
         final = task.stage_dir / ZARR_DIR
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        fresh_start(task, final)
         chunk = task.config.tokenize.zarr_chunk_tokens
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         opts = dict(compressors=ZstdCodec(level=ZARR_LEVEL), fill_value=0, config={"write_empty_chunks": True})
@@ -251,7 +240,5 @@ def write_manifest(run: RunContext, input_stage: str, record: dict | None, token
         "merged": {"prefix": MERGED_PREFIX, "bin_sha256": merged["bin_sha256"], "idx_sha256": merged["idx_sha256"]},
         "zarr": ZARR_DIR, "shards": shards,
     }
-    for name in ("manifest.json", "stats.json"):        # stats.json is written next, by pipeline/run.py
-        remove_stale_temps(run.stage_dir("tokenize") / name)
     atomic_write_json(run.stage_dir("tokenize") / "manifest.json", manifest)
     return manifest
