@@ -93,13 +93,9 @@ def main(argv=None) -> int:
 
 def _exit_code(e: Exception) -> int:
     """0 ok, 1 a stage failed, 2 bad config or arguments, 75 preempted (checkpointed: requeue)."""
-    try:
-        from pretrain.pipeline_stage import TrainPreempted
-    except ImportError:
-        TrainPreempted = ()
-    if TrainPreempted and isinstance(e, TrainPreempted):
+    if isinstance(getattr(e, "exit_code", None), int):   # pretrain.pipeline_stage.TrainPreempted
         print(f"preempted: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", 75)
+        return e.exit_code
     if isinstance(e, (cfgmod.ConfigError, FileNotFoundError, ValueError, KeyError)):
         print(f"error: {e}", file=sys.stderr)
         return 2
