@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.io import read_json
 from common.progress import print_table
+from pipeline.stage import DATA_STAGES
 
 SAMPLE_PROMPT = "The Python standard library"
 
@@ -36,12 +37,12 @@ def greedy_sample(run_dir: Path, prompt: str = SAMPLE_PROMPT, new_tokens: int = 
 
 def print_summary(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
-    stages = {s: _read(run_dir / s / "stats.json") for s in ("ingest", "dedupe", "cbrn", "tokenize")}
+    stages = {s: _read(run_dir / s / "stats.json") for s in DATA_STAGES}
     rows = []
     for name, st in stages.items():
         if st is None:
             continue
-        reasons = {**{k: v for k, v in st["removed"].items()}, **{k: v for k, v in st["quarantined"].items()}}
+        reasons = {**st["removed"], **st["quarantined"]}
         rows.append({"stage": name, "in": st["in"], "kept": st["kept"],
                      "removed / quarantined by reason": ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "-"})
     if rows:
