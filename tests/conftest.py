@@ -33,6 +33,21 @@ def cli_env() -> dict:
     return env
 
 
+def kill_9_once_started(args, started: Path, delay_s: float, timeout: float) -> None:
+    """Run `python ARGS` in its own process group, wait until `started` exists (real work has begun),
+    then `delay_s` more, and kill -9 the whole group."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while not started.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(delay_s)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def run_cli(*args, check=True, timeout=600, **kw) -> subprocess.CompletedProcess:
     """Run `python -m ...` the way a user would, from the repo root."""
     proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=cli_env(), capture_output=True,

@@ -1,15 +1,11 @@
 """Determinism across worker counts, kill -9 + resume, corrupted outputs, changed configs."""
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from common.config import ConfigError
-from tests.conftest import REPO, cli_env, run_cli, tree_digest
+from tests.conftest import kill_9_once_started, run_cli, tree_digest
 from tests.pipeline.helpers import run_stages
 
 STAGES = "ingest,dedupe"
@@ -36,16 +32,8 @@ def test_workers_1_and_2_give_identical_files(tmp_path, reference):
 def test_kill_9_mid_run_then_rerun_gives_identical_files(tmp_path, reference):
     rng = random.Random(int(os.environ.get("KILL_SEED", "3")))
     run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--preset", "tiny", "--run-dir", str(run),
-                             "--stages", STAGES, "--workers", "2"], cwd=REPO, env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    # wait until real work has started, then kill the whole process group at a random moment
-    deadline = time.time() + 60
-    while not (run / "ingest" / "_tasks").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(rng.uniform(0.0, 2.5))
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_once_started(["-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--stages", STAGES,
+                         "--workers", "2"], run / "ingest" / "_tasks", rng.uniform(0.0, 2.5), timeout=60)
     _run(run, workers=2)
     assert tree_digest(run) == reference
 

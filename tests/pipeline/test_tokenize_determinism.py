@@ -2,14 +2,10 @@
 import os
 import random
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.conftest import REPO, cli_env, run_cli, tree_digest
+from tests.conftest import kill_9_once_started, run_cli, tree_digest
 
 # small batches and zarr chunks so the multi-batch and multi-chunk paths run; short sequences so some split
 SETS = ["tokenize.allow_unfiltered=true", "tokenize.vocab_size=2048", "tokenize.max_sequence_tokens=128",
@@ -63,14 +59,8 @@ def test_workers_1_and_2_give_identical_files(reference, two_workers):
 def test_kill_9_during_tokenize_then_rerun_gives_identical_files(ingested, reference, tmp_path):
     run = _copy(ingested, tmp_path / "killed")
     rng = random.Random(int(os.environ.get("KILL_SEED", "5")))
-    proc = subprocess.Popen([sys.executable, *_args(run, "tokenize", 2)], cwd=REPO, env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while not (run / "tokenize" / "_tasks" / "encode").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(rng.uniform(0.0, 1.5))
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_once_started(_args(run, "tokenize", 2), run / "tokenize" / "_tasks" / "encode", rng.uniform(0.0, 1.5),
+                        timeout=120)
     _tokenize(run, workers=2)
     assert tree_digest(run) == reference
 
