@@ -249,6 +249,17 @@ class DamagedInputError(RuntimeError):
     pass
 
 
+def recorded_outputs(run: RunContext, stage: str) -> dict[str, str]:
+    """{output path relative to the stage directory: sha256}, as the stage's completion markers recorded them."""
+    recorded: dict[str, str] = {}
+    for p in sorted((run.stage_dir(stage) / "_tasks").glob("*/*.json")):
+        try:
+            recorded.update(read_json(p)["outputs"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+    return recorded
+
+
 def verify_input_shards(run: RunContext, stage: str) -> None:
     """Refuse to start `stage` when a shard it would read no longer has the sha256 that the
     producing stage's completion marker recorded: a damaged input is never trusted (a flipped
@@ -256,12 +267,7 @@ def verify_input_shards(run: RunContext, stage: str) -> None:
     if stage not in DATA_STAGES or stage == DATA_STAGES[0]:
         return
     prev, shards = input_shards(run, stage)
-    recorded: dict[str, str] = {}
-    for p in sorted((run.stage_dir(prev) / "_tasks").glob("*/*.json")):
-        try:
-            recorded.update(read_json(p)["outputs"])
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-            continue
+    recorded = recorded_outputs(run, prev)
     for shard in shards:
         f = shard_path(run, prev, shard["name"])
         digest = recorded.get(str(f.relative_to(run.stage_dir(prev))))

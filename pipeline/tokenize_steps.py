@@ -12,7 +12,7 @@ import xxhash
 
 from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_file
 from common.progress import bar
-from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, shard_path
+from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, recorded_outputs, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
 from pipeline import tokenizer as tk
 
@@ -148,9 +148,9 @@ class MergeStep(Step):
                 builder.finalize(str(tmp_idx))
             finally:
                 builder.data_file.close()
-        digests = {ext: sha256_file(task.add_output(Path(f"{out}{ext}"))) for ext in (".bin", ".idx")}
-        return {"prefix": MERGED_PREFIX, "bin_sha256": digests[".bin"], "idx_sha256": digests[".idx"],
-                "sequences": len(builder.sequence_lengths), "documents": len(builder.document_indices) - 1}
+        for ext in (".bin", ".idx"):
+            task.add_output(Path(f"{out}{ext}"))     # its marker records their sha256 (the manifest's)
+        return {"prefix": MERGED_PREFIX, "sequences": len(builder.sequence_lengths), "documents": len(builder.document_indices) - 1}
 
     def _zarr(self, task: TaskContext, dtype) -> dict:
         """tokens (1-D, chunked, zstd), sequence_offsets and document_offsets, in merged order."""
@@ -216,13 +216,14 @@ class MergeStep(Step):
 def write_manifest(run: RunContext, input_stage: str, record: dict | None, tokenizer: dict,
                    encode: list[dict], merge: list[dict]) -> dict:
     """`tokenize/manifest.json`: what the trainer and an auditor need, paths relative to tokenize/."""
+    digest = recorded_outputs(run, "tokenize")     # hashed once, when each task's marker was written
     shards, tokens, seqs, docs = [], 0, 0, 0
     for t in encode:
         s = t["shard"]
-        prefix = shard_prefix(run, s["name"])
-        shards.append({**s, "prefix": f"shards/{s['name']}", "provenance": f"provenance/{s['name']}.parquet",
+        prefix = f"shards/{s['name']}"
+        shards.append({**s, "prefix": prefix, "provenance": f"provenance/{s['name']}.parquet",
                        "token_offset": tokens, "sequence_offset": seqs, "document_offset": docs,
-                       "bin_sha256": sha256_file(f"{prefix}.bin"), "idx_sha256": sha256_file(f"{prefix}.idx")})
+                       "bin_sha256": digest[f"{prefix}.bin"], "idx_sha256": digest[f"{prefix}.idx"]})
         tokens, seqs, docs = tokens + s["tokens"], seqs + s["sequences"], docs + s["docs"]
     merged = merge[0]
     if (merged["sequences"], merged["documents"], merge[1]["tokens"]) != (seqs, docs, tokens):
@@ -237,7 +238,8 @@ def write_manifest(run: RunContext, input_stage: str, record: dict | None, token
         "max_sequence_tokens": run.config.tokenize.max_sequence_tokens,
         "documents": docs, "sequences": seqs, "tokens": tokens,
         "split_documents": sum(s["split_documents"] for s in shards),
-        "merged": {"prefix": MERGED_PREFIX, "bin_sha256": merged["bin_sha256"], "idx_sha256": merged["idx_sha256"]},
+        "merged": {"prefix": MERGED_PREFIX, "bin_sha256": digest[f"{MERGED_PREFIX}.bin"],
+                   "idx_sha256": digest[f"{MERGED_PREFIX}.idx"]},
         "zarr": ZARR_DIR, "shards": shards,
     }
     atomic_write_json(run.stage_dir("tokenize") / "manifest.json", manifest)
