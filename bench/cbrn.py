@@ -70,8 +70,9 @@ def corpus_false_positives(docs: list[dict], decisions, labeled_titles: set[str]
             c[0] += 1
             if d.decision == "remove":
                 c[1] += 1
-                by_path[path_of(d)] = by_path.get(path_of(d), 0) + 1
-                removed.append({"id": r["id"], "source": r["source"], "title": title_of(r), "path": path_of(d),
+                path = path_of(d)
+                by_path[path] = by_path.get(path, 0) + 1
+                removed.append({"id": r["id"], "source": r["source"], "title": title_of(r), "path": path,
                                 "score": d.score, "terms": d.terms[:5]})
         n_rm = sum(v[1] for v in by_src.values())
         out[name] = {"docs": len(idx), "removed": n_rm, "rate": round(n_rm / max(1, len(idx)), 6),
@@ -112,14 +113,10 @@ def main(argv=None) -> int:
     scores, cpu_c, wall_c = timed(filt.classifier.chunk_scores_batch, texts, args.batch)
     decisions, cpu_d, wall_d = timed(filt.decide_batch, texts, args.batch)
     removed = sum(d.decision == "remove" for d in decisions)
-    by_source: dict[str, list[int]] = {}
-    for r, d in zip(docs, decisions):
-        c = by_source.setdefault(r["source"], [0, 0])
-        c[0] += 1
-        c[1] += d.decision == "remove"
     from filters.data.corpus import labeled_titles
     labeled = REPO.parent / "shared" / "data" / "cbrn_labeled"
     fps = corpus_false_positives(docs, decisions, labeled_titles([labeled / "train.jsonl", labeled / "dev.jsonl"]))
+    by_source = fps["all"]["by_source"]
     rows = []
     for name, cpu, wall in (("normalise+match", cpu_m, wall_m), ("classifier (all docs)", cpu_c, wall_c),
                             ("full decision", cpu_d, wall_d)):
@@ -127,8 +124,8 @@ def main(argv=None) -> int:
                      "MB/s/core": round(mb / cpu, 1), "docs/s/core": round(n / cpu)})
     print_table(rows, title=f"CBRN filter on {corpus} (per core = CPU time of one process)")
     result = {"corpus": str(corpus), "mb": mb, "docs": n, "stages": rows, "docs_with_terms": with_hits,
-              "removed": removed, "removed_by_source": {k: v[1] for k, v in sorted(by_source.items())},
-              "docs_by_source": {k: v[0] for k, v in sorted(by_source.items())},
+              "removed": removed, "removed_by_source": {k: v["removed"] for k, v in by_source.items()},
+              "docs_by_source": {k: v["docs"] for k, v in by_source.items()},
               "corpus_false_positives": fps,
               "fingerprint": filt.fingerprint(), "python": platform.python_version(), "machine": platform.machine()}
     atomic_write_json(args.out, result)
