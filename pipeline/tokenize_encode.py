@@ -52,12 +52,12 @@ def indexed_dataset():
 
 
 def _load(path: Path):
-    """(tokenizer, byte length per id, dtype), loaded once per process and tokenizer content."""
+    """(tokenizer, byte length per id, dtype, sha256 of the file), loaded once per process and tokenizer content."""
     key = (str(path), sha256_file(path))
     if key not in _LOADED:
         tok = load_for_encoding(path)
         _LOADED.clear()
-        _LOADED[key] = (tok, token_byte_lengths(tok), token_dtype(tok.get_vocab_size(with_added_tokens=True)))
+        _LOADED[key] = (tok, token_byte_lengths(tok), token_dtype(tok.get_vocab_size(with_added_tokens=True)), key[1])
     return _LOADED[key]
 
 
@@ -104,7 +104,7 @@ class TokenWriter(Block):
         self.prov: list[dict] = []     # one dict of columns per batch
 
     def run(self, docs, task):
-        tok, self.byte_len, self.dtype = _load(self.tokenizer_path)
+        tok, self.byte_len, self.dtype, self.tokenizer_sha256 = _load(self.tokenizer_path)
         self.eod = tok.token_to_id(self.eod_token)
         bin_path, idx_path = Path(f"{self.prefix}.bin"), Path(f"{self.prefix}.idx")
         self.builder = None       # made at the first write: importing megatron-core overlaps the first encode

@@ -114,7 +114,7 @@ class EncodeStep(ShardBlockStep):
         w = self._writer
         result.stats["shard"] = {"name": name, "docs": w.docs,
                                  "sequences": w.sequences, "tokens": w.tokens, "split_documents": w.split_docs}
-        result.stats["tokenizer_sha256"] = sha256_file(tokenizer_path(task.run))
+        result.stats["tokenizer_sha256"] = w.tokenizer_sha256     # of the tokenizer the task encoded with
         return result
 
 
