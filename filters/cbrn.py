@@ -129,9 +129,11 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
     lex = load_lexicon()
     matcher = Matcher(lex, cfg.context_window)
 
+    def counted(matches) -> int:
+        return len({m.entry for m in matches if not lex.entries[m.entry].dual_use_common})
+
     def n_terms(texts: list[str]) -> np.ndarray:
-        return np.array([len({m.entry for m in ms if not lex.entries[m.entry].dual_use_common})
-                         for ms in matcher.scan_batch(texts)], dtype=int)
+        return np.array([counted(ms) for ms in matcher.scan_batch(texts)], dtype=int)
 
     negatives, calib, corpus_meta = [], [], None
     if corpus is not None:
@@ -152,10 +154,11 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
         sources.append({"path": corpus_meta["path"] + " (train split, no lexicon hit)", "rows": len(negatives),
                         "sha256": corpus_meta["negatives_sha256"]})
     texts = [r["text"] for r in rows] + [n["text"] for n in negatives]
-    nterms = n_terms(texts[:len(rows)])
+    matches = matcher.scan_batch(texts[:len(rows)])   # the labeled rows, scanned once for counts and windows
+    nterms = np.array([counted(ms) for ms in matches], dtype=int)
     # the term windows the decision scores for escalated documents (CV scores them too, so thresholds match)
     windows = [term_windows(t, ms, cfg.term_window_words, cfg.max_term_windows) if n >= cfg.escalate_min_terms
-               else [] for t, ms, n in zip(texts, matcher.scan_batch(texts[:len(rows)]), nterms)]
+               else [] for t, ms, n in zip(texts, matches, nterms)]
     return {"texts": texts, "labels": [r["label"] for r in rows] + [0] * len(negatives), "n_labeled": len(rows),
             "notes": [r["note"] for r in rows], "n_terms": nterms, "windows": windows, "calib": calib,
             "sources": sources, "corpus_meta": corpus_meta, "n_terms_fn": n_terms}
@@ -170,6 +173,12 @@ def escalated_thresholds(oof: np.ndarray, y: np.ndarray, nterms: np.ndarray, tar
     one = escalated & ~strong
     ts = threshold_for_recall(oof[strong], y[strong], strong_target_recall)
     return max(ts, threshold_for_recall(oof[one], y[one], target_recall)), ts
+
+
+def labeled_no_term_floor(oof: np.ndarray, y: np.ndarray, escalated: np.ndarray, t1: float) -> float:
+    """At least t1, and at least the 99th percentile of out-of-fold scores of labeled negatives without terms."""
+    neg0 = oof[(~escalated) & (y == 0)]
+    return max(t1, float(np.quantile(neg0, 0.99, method="higher"))) if len(neg0) else t1
 
 
 def no_term_calibration(model_path: str | Path, calib: list[dict], n_terms_fn, corpus_rate: float,
@@ -211,8 +220,7 @@ def train(data: list[str], out: str | Path, use_extra: bool, target_recall: floa
     y = np.array(labels[:n_lab])
     t1, ts = escalated_thresholds(oof, y, nterms, target_recall, strong_target_recall, cfg)
     # the rest: at least the 99th percentile of out-of-fold scores of labeled negatives without terms ...
-    neg0 = oof[(~escalated) & (y == 0)]
-    t0_labeled = max(t1, float(np.quantile(neg0, 0.99, method="higher"))) if len(neg0) else t1
+    t0_labeled = labeled_no_term_floor(oof, y, escalated, t1)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -305,12 +313,11 @@ def tune(data: list[str], use_extra: bool, corpus: str | Path | None, grid: list
                                         "fp": int((pred & (y == 0)).sum())}
         if ds["calib"]:
             t1, ts = escalated_thresholds(oof, y, nterms, targets[0][0], targets[0][1], cfg)
-            neg0 = oof[~esc & (y == 0)]
             with tempfile.TemporaryDirectory() as d:
                 m = Path(d) / "m.ftz"
                 train_to_file(texts, labels, m, p, SEED, quantize=True)
                 t_rate, _ = no_term_calibration(m, ds["calib"], ds["n_terms_fn"], corpus_rate, cfg)
-                t0 = max(t1, float(np.quantile(neg0, 0.99, method="higher")), t_rate)
+                t0 = max(labeled_no_term_floor(oof, y, esc, t1), t_rate)
                 filt = CbrnFilter(CbrnConfig(model_path=str(m), threshold=t1, threshold_strong=ts,
                                              threshold_without_terms=t0))
                 dec = filt.decide_batch([r["text"] for r in ds["calib"]])

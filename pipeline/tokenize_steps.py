@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 
-from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_file
+from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from common.progress import bar
 from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, recorded_outputs, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
@@ -57,17 +57,18 @@ class TokenizerStep(Step):
         t0 = time.perf_counter()
         if cfg.tokenizer:
             tok, kind = tk.load_tokenizer_file(cfg.tokenizer)
+            given = Path(cfg.tokenizer).read_bytes()
             # a tokenizer.json is kept byte for byte; a tiktoken file becomes its HF equivalent
-            data = Path(cfg.tokenizer).read_bytes() if kind == "tokenizer.json" else tok.to_str(pretty=True).encode()
-            source = {"kind": kind, "file": str(cfg.tokenizer), "file_sha256": sha256_file(cfg.tokenizer)}
+            data = given if kind == "tokenizer.json" else tok.to_str(pretty=True).encode()
+            source = {"kind": kind, "file": str(cfg.tokenizer), "file_sha256": sha256_bytes(given)}
         else:
             tok, source = self._train(task)
             data = tok.to_str(pretty=True).encode()
         if tok.token_to_id(cfg.eod_token) is None:
             raise tk.TokenizerError(f"tokenize.eod_token: {cfg.eod_token!r} is not in the tokenizer's vocabulary "
                                     f"({cfg.tokenizer or 'trained'})")
-        out = task.add_output(atomic_write_bytes(tokenizer_path(task.run), data))
-        info = {"path": "tokenizer.json", "sha256": sha256_file(out), "source": source,
+        task.add_output(atomic_write_bytes(tokenizer_path(task.run), data))
+        info = {"path": "tokenizer.json", "sha256": sha256_bytes(data), "source": source,
                 **tk.describe(tok, cfg.eod_token)}
         return TaskResult(stats={"tokenizer": info}, timing={"wall_s": time.perf_counter() - t0})
 
