@@ -6,7 +6,6 @@ Model FLOPs count matmuls only, forward + backward = 3 x forward, with top-k act
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from pathlib import Path
@@ -34,12 +33,9 @@ def model_flops_per_token(args, seq_len: int) -> float:
 
 def param_counts(args) -> dict[str, int]:
     """Total and active-per-token parameters of the full (unsharded) model, embeddings included."""
-    from model import Transformer
-    with torch.device("meta"):
-        model = Transformer(copy.deepcopy(args))
-    total = sum(p.numel() for p in model.parameters())
-    experts = sum(p.numel() for n, p in model.named_parameters() if ".moe.experts." in n)
-    return {"total": total, "active": total - experts + experts * args.top_k // args.n_experts}
+    from model.info import param_counts as counts_by_part
+    c = counts_by_part(args)
+    return {"total": c["total"], "active": c["active"] + c["embedding"]}
 
 
 def measure_matmul_peak(device: torch.device, dtype: torch.dtype, seconds: float = 0.6) -> float:
