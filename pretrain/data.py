@@ -189,9 +189,7 @@ class PhaseData:
     micro_batch: int = field(init=False)
 
     def __post_init__(self) -> None:
-        per_rank = self.phase.global_batch // self.dp
-        self.micro_batch = self.phase.micro_batch or per_rank
-        self.accumulation = per_rank // self.micro_batch
+        self.micro_batch = self.phase.micro_batch or self.phase.global_batch // self.dp
 
     @property
     def fingerprint(self) -> str:

@@ -299,9 +299,6 @@ class ParallelPlan:
                     p.grad.mul_(coef.to(p.grad.dtype))
         return norm
 
-    def local_numel(self) -> int:
-        return sum(p.numel() for p in self.params.values())
-
 
 def _buckets(params: list[torch.Tensor], limit: int):
     bucket, size = [], 0

@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
+from common.io import read_jsonl
 
 
 def _records(train_dir: Path) -> list[dict]:
     path = train_dir / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (has the run trained any step?)")
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    return list(read_jsonl(path))
 
 
 def make_plots(train_dir: str | Path) -> Path:

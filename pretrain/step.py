@@ -56,7 +56,6 @@ class StepResult:
     loss: float  # lm_loss + coef * aux_loss (global means)
     lm_loss: float
     aux_loss: float
-    loss_tokens: int  # tokens with a loss, whole global batch
     expert_counts: torch.Tensor  # (L, E) int64, slots per expert over the global batch
 
 
@@ -99,4 +98,4 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, 
     lm_loss = float(packed[0]) / global_tokens
     aux_loss = float(packed[1]) / global_sequences
     return StepResult(loss=lm_loss + aux_coef * aux_loss, lm_loss=lm_loss, aux_loss=aux_loss,
-                      loss_tokens=int(global_tokens), expert_counts=packed[2:].round().long().view_as(counts).cpu())
+                      expert_counts=packed[2:].round().long().view_as(counts).cpu())

@@ -301,8 +301,8 @@ class Trainer:
 
 def write_summary(train_dir: Path, *, state: str, checkpoint, hf_dir, plots_dir) -> dict:
     """`train/summary.json` from metrics.jsonl (the numbers a report shows come from the files)."""
-    import orjson
-    records = [orjson.loads(line) for line in (train_dir / "metrics.jsonl").read_bytes().splitlines() if line.strip()]
+    from common.io import read_jsonl
+    records = list(read_jsonl(train_dir / "metrics.jsonl"))
     last = records[-1] if records else {}
     tail = [r["loss"] for r in records[-10:]]
     summary = {
