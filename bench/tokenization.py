@@ -77,19 +77,9 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _batches(texts: list[str], batch_bytes: int) -> list[list[str]]:
-    batches, cur, size = [], [], 0
-    for t in texts:
-        cur.append(t)
-        size += len(t)
-        if size >= batch_bytes:
-            batches.append(cur)
-            cur, size = [], 0
-    return batches + [cur] if cur else batches
-
-
 def raw(tok, texts: list[str], batch_bytes: int) -> dict:
-    batches = _batches(texts, batch_bytes)
+    from pipeline.tokenize_encode import batches as stage_batches
+    batches = list(stage_batches(texts, batch_bytes))   # the stage's own batching
     c0, t0 = _cpu(), time.perf_counter()
     n = 0
     for b in batches:

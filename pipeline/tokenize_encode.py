@@ -61,6 +61,19 @@ def _load(path: Path):
     return _LOADED[key]
 
 
+def batches(items, batch_bytes: int, text=lambda t: t):
+    """Consecutive groups of `items` whose texts reach `batch_bytes` characters (the last may be smaller)."""
+    batch, size = [], 0
+    for item in items:
+        batch.append(item)
+        size += len(text(item))
+        if size >= batch_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def _encode(tok, texts: list[str]) -> list:
     """Token id lists; when the batch call fails, each document alone, failures as the exception."""
     try:
@@ -112,7 +125,7 @@ class TokenWriter(Block):
             try:
                 with ThreadPoolExecutor(1) as pool:
                     pending: deque = deque()
-                    for batch in self._batches(read_docs(self.input_path)):
+                    for batch in batches(read_docs(self.input_path), self.batch_bytes, text=lambda d: d[1]):
                         pending.append((batch, pool.submit(_encode, tok, [d[1] for d in batch])))
                         if len(pending) > IN_FLIGHT:
                             self._write(*pending.popleft(), task)
@@ -133,16 +146,6 @@ class TokenWriter(Block):
             self.builder = indexed_dataset().IndexedDatasetBuilder(str(self.tmp_bin), dtype=self.dtype)
         return self.builder
 
-    def _batches(self, docs):
-        batch, size = [], 0
-        for d in docs:
-            batch.append(d)
-            size += len(d[1])
-            if size >= self.batch_bytes:
-                yield batch
-                batch, size = [], 0
-        if batch:
-            yield batch
 
     def _write(self, batch, future, task) -> None:
         encoded = future.result()
