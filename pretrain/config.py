@@ -65,6 +65,12 @@ class PhaseConfig:
     yarn_factor: float = 1.0  # 1.0 = plain RoPE
     yarn_original_context: int = 256  # YaRN's original context (ignored when yarn_factor is 1)
 
+    def split(self, dp: int) -> tuple[int, int, int]:
+        """(sequences per rank, micro-batch, accumulation steps) of one optimizer step on `dp` ranks."""
+        per_rank = self.global_batch // dp
+        micro = self.micro_batch or per_rank
+        return per_rank, micro, per_rank // micro if micro else 0
+
     def validate(self, where: str | None = None) -> None:
         if where is None:  # built as a list element: TrainConfig.validate checks it with its index
             return
@@ -257,8 +263,8 @@ class TrainConfig:
             raise ConfigError(f"train.parallel.ep ({ep}) must divide the data-parallel size {dp} "
                               f"(= {world} processes / tp {tp})")
         for i, p in enumerate(self.phases):
-            mb = p.micro_batch or p.global_batch // dp
-            if p.global_batch % dp or mb < 1 or (p.global_batch // dp) % mb:
+            per_rank, mb, _ = p.split(dp)
+            if p.global_batch % dp or mb < 1 or per_rank % mb:
                 raise ConfigError(f"train.phases[{i}]: global_batch {p.global_batch} must split into dp={dp} "
                                   f"ranks x micro_batch {p.micro_batch or '(auto)'} x whole accumulation steps")
 

@@ -189,7 +189,7 @@ class PhaseData:
     micro_batch: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.micro_batch = self.phase.micro_batch or self.phase.global_batch // self.dp
+        _, self.micro_batch, _ = self.phase.split(self.dp)
 
     @property
     def fingerprint(self) -> str:
@@ -197,7 +197,7 @@ class PhaseData:
         return str(getattr(self.dataset, "unique_description_hash", ""))
 
     def sample_indices(self, phase_step: int) -> list[int]:
-        per_rank = self.phase.global_batch // self.dp
+        per_rank, _, _ = self.phase.split(self.dp)
         start = phase_step * self.phase.global_batch + self.dp_rank * per_rank
         return list(range(start, start + per_rank))
 

@@ -163,10 +163,10 @@ class Trainer:
             lines.append(f"  data {s.directory}: {s.tokens} tokens, {s.documents} documents, weight {s.weight}, "
                          f"{'CBRN-filtered' if s.filter else 'UNFILTERED'}")
         for i, p in enumerate(self.cfg.phases):
-            mb = p.micro_batch or p.global_batch // self.mesh.dp
+            _, mb, accum = p.split(self.mesh.dp)
             rope = f"yarn x{p.yarn_factor:g} (original {p.yarn_original_context})" if p.yarn_factor != 1 else "plain RoPE"
             lines.append(f"  phase {i} {p.name}: {p.steps} steps, seq {p.seq_len}, batch {p.global_batch} "
-                         f"({self.mesh.dp} dp x {mb} micro x {p.global_batch // self.mesh.dp // mb} accum), "
+                         f"({self.mesh.dp} dp x {mb} micro x {accum} accum), "
                          f"{p.global_batch * p.seq_len} tokens/step, lr {p.lr:g}->{p.min_lr:g} warmup "
                          f"{p.warmup_steps}, {rope}, {model_flops_per_token(a, p.seq_len) / 1e6:.1f} MFLOP/token")
         lines.append(f"  {'resuming from ' + str(latest) if latest else 'starting at step 0'}; "
