@@ -166,7 +166,8 @@ def main(argv=None) -> int:
     _cli(work, args, args.workers)
     setup_s = time.perf_counter() - t0
     train_s = read_json(work / "tokenize" / "logs" / "tokenizer-00000.timing.json").get("wall_s")
-    tok_info = read_json(work / "tokenize" / "stats.json")["tokenizer"]
+    stats = read_json(work / "tokenize" / "stats.json")   # read now: the paired runs redo (and remove) it
+    tok_info = stats["tokenizer"]
     args.stages = "tokenize"
 
     # 2. the same text in memory, the same tokenizer settings as the stage
@@ -184,7 +185,6 @@ def main(argv=None) -> int:
 
     pairs = [paired(work, tok, batch_bytes, rep) for rep in range(args.reps)]
     clis = [cli(work, args, tok, texts, batch_bytes) for _ in range(args.cli_reps)]
-    stats = read_json(work / "tokenize" / "stats.json")
     text_tokens = stats["tokens"] - stats["documents"]
     assert all(p["raw_tokens"] == text_tokens for p in pairs), "raw and stage token counts differ"
 
