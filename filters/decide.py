@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from common import reasons
+from common.filter_record import policy_sha256
 from common.io import read_json, sha256_bytes, sha256_file
 from filters.classifier import Classifier
 from filters.config import CbrnConfig
@@ -104,7 +105,7 @@ class CbrnFilter:
         pol = self.policy()
         return {"lexicon_sha256": self.lexicon.sha256, "lexicon_version": self.lexicon.version,
                 "model_sha256": self.model_sha256, "threshold": self.threshold, "policy": pol,
-                "policy_sha256": sha256_bytes(repr(sorted(pol.items())).encode())}
+                "policy_sha256": policy_sha256(pol)}
 
     # ------------------------------------------------------------------ decisions
     def decide(self, text) -> Decision:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common import filter_record
 from common.io import read_json
 from pipeline.ledger import books_from_ledger
 from pipeline.stage import DATA_STAGES
@@ -36,7 +37,12 @@ def check_run(run_dir: str | Path, stages=DATA_STAGES + ("train", "audit")) -> l
             manifest = d / "manifest.json"
             if ok(manifest.is_file(), "tokenize: manifest.json"):
                 m = read_json(manifest)
-                ok(bool(m.get("filter")), "tokenize: manifest records the CBRN filter the data passed")
+                try:
+                    verified, good = filter_record.check(m.get("filter"), where=str(manifest),
+                                                         stage_dir=d.parent / "cbrn"), True
+                except filter_record.FilterRecordError as e:
+                    verified, good = str(e), False
+                ok(good, f"tokenize: manifest records the CBRN filter the data passed ({verified})")
             ok(any(d.glob("shards/*.bin")) and any(d.glob("shards/*.idx")), "tokenize: Megatron .bin/.idx shards")
             ok((d / "merged" / "data.bin").is_file() and (d / "merged" / "data.idx").is_file(),
                "tokenize: merged .bin/.idx")

@@ -60,7 +60,8 @@ def print_summary(run_dir: str | Path) -> dict:
         out["final_loss"] = train.get("final_loss")
         lines.append(("training", f"{train.get('steps')} steps, loss {train.get('first_loss', float('nan')):.3f} -> "
                                   f"{train.get('final_loss', float('nan')):.3f} (mean of last 10: "
-                                  f"{train.get('final_loss_mean10', float('nan')):.3f})"))
+                                  f"{train.get('final_loss_mean10', float('nan')):.3f})"
+                                  + (" ON UNFILTERED DATA (--allow-unfiltered)" if train.get("unfiltered_data") else "")))
         lines.append(("checkpoint", str(train.get("checkpoint"))))
         lines.append(("plots", str(train.get("plots"))))
     report = run_dir / "audit" / "report.html"

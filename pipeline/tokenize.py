@@ -17,8 +17,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import filter_record as filter_record_mod
 from common.config import ConfigError
-from pipeline.stage import RunContext, Stage, input_shards, load_stats, merge_block_stats, merge_books
+from pipeline.stage import (RunContext, Stage, input_shards, load_stats, merge_block_stats, merge_books,
+                            recorded_outputs)
 
 
 @dataclass(kw_only=True)
@@ -55,10 +57,12 @@ def filter_record(run: RunContext, input_stage: str) -> dict | None:
     """The input stage's filter record: `cbrn/stats.json["filter"]`, None when the data was not filtered."""
     if input_stage != "cbrn":
         return None
-    record = (load_stats(run, "cbrn") or {}).get("filter")
-    if not isinstance(record, dict) or not record:
+    fingerprint = (load_stats(run, "cbrn") or {}).get("filter")
+    if not isinstance(fingerprint, dict) or not fingerprint:
         raise RuntimeError(f"{run.stage_dir('cbrn') / 'stats.json'}: no 'filter' record; the tokenize stage "
                            f"will not label cbrn output as filtered without one")
+    record = filter_record_mod.build(fingerprint, run.stage_dir("cbrn"), recorded_outputs(run, "cbrn"))
+    filter_record_mod.check(record, where="tokenize", stage_dir=run.stage_dir("cbrn"))  # what the trainer checks
     return record
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import filter_record
 from common.io import read_json
 from pretrain.config import DataConfig, PhaseConfig
 
@@ -41,7 +42,8 @@ class TokenizedSource:
     dtype: str | None
     tokens: int | None
     documents: int | None
-    filter: dict | None  # the CBRN filter record the data passed; None = unfiltered
+    filter: dict | None  # the CBRN filter record the data passed (verified); None = unfiltered
+    filter_check: str = ""  # what was verified of the record, or why the data counts as unfiltered
     tokenizer_json: str | None = None  # path of tokenizer.json, when present
 
     def describe(self) -> dict:
@@ -61,8 +63,10 @@ def read_manifest(directory: str | Path, *, weight: float = 1.0, allow_unfiltere
     """The manifest of a tokenize output directory, checked. Accepted key names (first found wins):
     vocab size `vocab_size` | `tokenizer.vocab_size`; end of document `eod_id` | `eod` | `eod_token_id` |
     `tokenizer.eod_id`; tokenizer digest `tokenizer_sha256` | `tokenizer.sha256`; data prefix
-    `merged.prefix` | `prefix` | "merged/data"; filter record `filter` (null or missing = unfiltered,
-    as is `"unfiltered": true`)."""
+    `merged.prefix` | `prefix` | "merged/data". The filter record `filter` must be complete and, when the
+    cbrn stage's directory sits beside this one (a run directory), match its stats.json and ledgers
+    (`common.filter_record.check`); a missing, partial or mismatching record is refused by name unless
+    unfiltered data is allowed (then it warns and the data counts as unfiltered)."""
     directory = Path(directory).resolve()
     path = directory / MANIFEST
     if not path.is_file():
@@ -86,28 +90,36 @@ def read_manifest(directory: str | Path, *, weight: float = 1.0, allow_unfiltere
         if not Path(f"{prefix}{ext}").is_file():
             raise DataError(f"{path}: data file {prefix}{ext} not found")
 
-    record = m.get("filter")
-    filtered = isinstance(record, dict) and bool(record) and not m.get("unfiltered", False)
-    if not filtered:
+    record, verified, problem = m.get("filter"), "", ""
+    if record in (None, {}) or m.get("unfiltered", False):
+        problem = (f"{path}: the manifest does not record that this data passed the CBRN filter ('filter' is "
+                   f"{'missing' if 'filter' not in m else repr(record)}{', unfiltered: true' if m.get('unfiltered') else ''})")
+    elif m.get("input_stage") != filter_record.STAGE:
+        problem = (f"{path}: input_stage: {m.get('input_stage')!r}, but only the {filter_record.STAGE!r} stage's "
+                   f"output counts as filtered by the CBRN filter")
+    else:
+        try:
+            verified = filter_record.check(record, where=str(path), stage_dir=directory.parent / filter_record.STAGE)
+        except filter_record.FilterRecordError as e:
+            problem = f"{e} (CBRN filter record)"
+    if problem:
         if not allow_unfiltered:
-            raise DataError(
-                f"{path}: the manifest does not record that this data passed the CBRN filter "
-                f"('filter' is {'missing' if 'filter' not in m else repr(record)}"
-                f"{', unfiltered: true' if m.get('unfiltered') else ''}). Refusing to train on it; pass "
-                f"--allow-unfiltered (train.data.allow_unfiltered=true) to override.")
-        warn_unfiltered(path)
+            raise DataError(f"{problem}. Refusing to train on it; pass --allow-unfiltered "
+                            f"(train.data.allow_unfiltered=true) to train on it as unfiltered data.")
+        warn_unfiltered(path, problem)
     tokenizer_json = directory / "tokenizer.json"
     return TokenizedSource(
         directory=str(directory), prefix=str(prefix), weight=float(weight), vocab_size=vocab, eod_id=eod,
         tokenizer_sha256=_first(m, "tokenizer_sha256", default=_first(tok, "sha256", "tokenizer_sha256")),
         dtype=_first(m, "dtype", default=_first(tok, "dtype")), tokens=m.get("tokens"),
-        documents=m.get("documents"), filter=record if filtered else None,
+        documents=m.get("documents"), filter=None if problem else record, filter_check=problem or verified,
         tokenizer_json=str(tokenizer_json) if tokenizer_json.is_file() else None)
 
 
-def warn_unfiltered(path: Path) -> None:
+def warn_unfiltered(path: Path, why: str = "") -> None:
     bar = "!" * 100
     msg = (f"\n{bar}\n!!! WARNING: TRAINING ON DATA THAT DID NOT PASS THE CBRN FILTER\n!!! {path}\n"
+           f"{'!!! ' + why + chr(10) if why else ''}"
            f"!!! allowed only because --allow-unfiltered / train.data.allow_unfiltered is set\n{bar}\n")
     print(msg, file=sys.stderr, flush=True)
     logging.getLogger("pretrain").warning("training on unfiltered data: %s", path)

@@ -99,6 +99,7 @@ class Trainer:
             ckpt.remove_stale(self.ckpt_root)
             atomic_write_json(self.train_dir / "config.json", self.config_dict)
         self.sources = resolve_sources(cfg.data, self.run_dir)
+        self.unfiltered = any(s.filter is None for s in self.sources)  # allowed by --allow-unfiltered only
 
         self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep)
         torch.manual_seed(cfg.seed)  # the same full initial weights on every rank, whatever the layout
@@ -161,7 +162,7 @@ class Trainer:
                  f"GFLOP/s (all ranks, measured now)"]
         for s in self.sources:
             lines.append(f"  data {s.directory}: {s.tokens} tokens, {s.documents} documents, weight {s.weight}, "
-                         f"{'CBRN-filtered' if s.filter else 'UNFILTERED'}")
+                         f"{'CBRN-filtered' if s.filter else 'UNFILTERED'}: {s.filter_check}")
         for i, p in enumerate(self.cfg.phases):
             _, mb, accum = p.split(self.mesh.dp)
             rope = f"yarn x{p.yarn_factor:g} (original {p.yarn_original_context})" if p.yarn_factor != 1 else "plain RoPE"
@@ -234,7 +235,7 @@ class Trainer:
                 "loss": result.loss, "lm_loss": result.lm_loss, "aux_loss": result.aux_loss, "lr": lr,
                 "grad_norm": grad_norm, "tokens": self.tokens, "tokens_per_s": step_tokens / seconds,
                 "mfu": model_flops_per_token(self.args, phase.seq_len) * step_tokens / seconds / self.peak_flops,
-                "step_time_s": seconds, "expert_load": load.tolist(),
+                "step_time_s": seconds, "unfiltered_data": self.unfiltered, "expert_load": load.tolist(),
                 "expert_imbalance": float((load.max(dim=1).values.float() / load.float().mean(dim=1)).max()),
             }
             self.metrics.log(record)
@@ -313,6 +314,7 @@ def write_summary(train_dir: Path, *, state: str, checkpoint, hf_dir, plots_dir)
         "checkpoint": str(checkpoint) if checkpoint else None, "hf": str(hf_dir) if hf_dir else None,
         "plots": str(plots_dir) if plots_dir else None, "metrics": str(train_dir / "metrics.jsonl"),
         "median_tokens_per_s": sorted(r["tokens_per_s"] for r in records)[len(records) // 2] if records else None,
+        "unfiltered_data": any(r.get("unfiltered_data") for r in records),
     }
     atomic_write_json(train_dir / "summary.json", summary)
     return summary

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common import reasons
+from common.filter_record import policy_sha256
 from common.config import ConfigError
 from common.io import iter_lines, read_json, sha256_file, write_jsonl_zst
 from pipeline import tokenizer as tk
@@ -222,6 +223,7 @@ def _fake_cbrn(run_dir, record):
     (run_dir / "cbrn").mkdir()
     shutil.copytree(run_dir / "ingest" / "shards", run_dir / "cbrn" / "shards")
     shutil.copytree(run_dir / "ingest" / "_tasks", run_dir / "cbrn" / "_tasks")
+    shutil.copytree(run_dir / "ingest" / "ledger", run_dir / "cbrn" / "ledger")
     cbrn = {**{k: st[k] for k in ("in", "kept", "removed", "quarantined", "shards")}, "stage": "cbrn",
             "input_stage": "ingest", "blocks": {}}
     if record is not None:
@@ -232,11 +234,17 @@ def _fake_cbrn(run_dir, record):
 def test_the_cbrn_filter_record_is_copied_and_training_on_cbrn_output_needs_no_flag(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": f"document number {i} says hello"} for i in range(30)])
     run_stages(tmp_path / "run", [src], stages=("ingest",), tokenize={"vocab_size": 400})
-    record = {"lexicon_sha256": "ab" * 32, "model_sha256": "cd" * 32, "threshold": 0.5, "policy": "remove"}
-    _fake_cbrn(tmp_path / "run", record)
+    policy = {"threshold": 0.5, "chunk_words": 150}
+    fingerprint = {"lexicon_sha256": "ab" * 32, "lexicon_version": "1", "model_sha256": "cd" * 32, "threshold": 0.5,
+                   "policy": policy, "policy_sha256": policy_sha256(policy)}
+    _fake_cbrn(tmp_path / "run", fingerprint)
     run_stages(tmp_path / "run", [src], stages=("tokenize",), tokenize={"vocab_size": 400})
     m = read_json(tmp_path / "run" / "tokenize" / "manifest.json")
-    assert m["filter"] == record and m["unfiltered"] is False and m["input_stage"] == "cbrn"
+    cbrn = tmp_path / "run" / "cbrn"
+    ledgers = {f"ledger/{p.name}": sha256_file(p) for p in sorted((cbrn / "ledger").glob("*.parquet"))}
+    assert ledgers and m["filter"] == {"stage": "cbrn", **fingerprint, "stats_sha256": sha256_file(cbrn / "stats.json"),
+                                       "ledgers": ledgers}
+    assert m["unfiltered"] is False and m["input_stage"] == "cbrn"
     assert m["tokenizer"]["source"]["input_stage"] == "cbrn" and m["documents"] == 30
 
 

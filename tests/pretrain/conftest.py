@@ -1,4 +1,4 @@
-"""Shared helpers: tokenized test data (megatron-core's builder + a manifest like the tokenize stage's),
+"""Shared helpers: tokenized test data (copies of a real pipeline run's tokenize output),
 train configs as JSON, and trainer launches as real subprocesses (torchrun for several processes)."""
 from __future__ import annotations
 
@@ -15,46 +15,44 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import REPO, cli_env
+from tests.conftest import REPO, cli_env, run_cli
 
-VOCAB = 512
-
-
-def documents(n: int = 400, seed: int = 0, vocab: int = VOCAB) -> list[list[int]]:
-    """Learnable documents (arithmetic progressions mod vocab) ending in the end-of-document id 0."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        s, d, length = rng.integers(1, vocab), rng.integers(1, 7), rng.integers(8, 120)
-        out.append([int(1 + (s + k * d) % (vocab - 1)) for k in range(length)] + [0])
-    return out
+VOCAB = 512  # the tokenizer the real pipeline trains for these tests
+SOURCE_RUNS: Path | None = None  # set per session (shared by xdist workers): real pipeline runs to copy from
 
 
-def make_tokenized(directory: Path, *, filtered: bool = True, seed: int = 0, n: int = 400) -> Path:
-    return write_test_shards(directory, documents=documents(n, seed), vocab_size=VOCAB, eod_id=0, filtered=filtered)
+def pipeline_run(kind: str) -> Path:
+    """A real `python -m pipeline run` on the tiny demo corpus, made once per session: "filtered" runs
+    ingest -> dedupe -> cbrn -> tokenize, "unfiltered" ingest -> tokenize (tokenize.allow_unfiltered).
+    The trainer's tests train on these manifests, exactly as the tokenize stage writes them."""
+    from filelock import FileLock
+
+    assert SOURCE_RUNS is not None, "the pretrain conftest's session fixture has not run"
+    run = SOURCE_RUNS / f"pipeline-{kind}"
+    stages = "ingest,dedupe,cbrn,tokenize" if kind == "filtered" else "ingest,tokenize"
+    with FileLock(str(SOURCE_RUNS / f"pipeline-{kind}.lock")):
+        if not (run / "tokenize" / "manifest.json").is_file():
+            shutil.rmtree(run, ignore_errors=True)
+            args = ["-m", "pipeline", "run", "--preset", "tiny", "--stages", stages, "--run-dir", run,
+                    "--set", f"tokenize.vocab_size={VOCAB}"]
+            if kind != "filtered":
+                args += ["--set", "tokenize.allow_unfiltered=true"]
+            run_cli(*args)
+    return run
 
 
-def write_test_shards(directory: str | Path, *, documents: list[list[int]], vocab_size: int, eod_id: int,
-                      filtered: bool = True, name: str = "data") -> Path:
-    """A tokenize-like directory (merged/<name>.bin/.idx via megatron-core's builder + manifest.json);
-    documents should end in eod_id. The manifest has the tokenize stage's shape."""
-    from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
-    from common.io import atomic_write_json
-    from pretrain.data import MANIFEST
-
+def make_tokenized(directory: Path, *, filtered: bool = True) -> Path:
+    """A copy of a real tokenize output at `directory`; for filtered data the cbrn stage's stats.json and
+    ledgers go beside it (`directory/../cbrn`), where the trainer compares the manifest's filter record
+    with them."""
+    source = pipeline_run("filtered" if filtered else "unfiltered")
     directory = Path(directory)
-    (directory / "merged").mkdir(parents=True, exist_ok=True)
-    prefix = directory / "merged" / name
-    dtype = np.uint16 if vocab_size <= 1 << 16 else np.int32
-    builder = IndexedDatasetBuilder(f"{prefix}.bin", dtype=dtype)
-    for doc in documents:
-        builder.add_document(np.asarray(doc, dtype=dtype), [len(doc)])
-    builder.finalize(f"{prefix}.idx")
-    manifest = {"vocab_size": vocab_size, "eod_id": eod_id, "dtype": np.dtype(dtype).name,
-                "tokenizer_sha256": "test", "tokens": sum(map(len, documents)), "documents": len(documents),
-                "merged": {"prefix": f"merged/{name}"},
-                "filter": {"stage": "cbrn", "note": "test data"} if filtered else None, "unfiltered": not filtered}
-    atomic_write_json(directory / MANIFEST, manifest)
+    shutil.copytree(source / "tokenize", directory, ignore=shutil.ignore_patterns("_tasks", "logs"))
+    cbrn = directory.parent / "cbrn"
+    if filtered and not cbrn.exists():
+        cbrn.mkdir(parents=True)
+        shutil.copy2(source / "cbrn" / "stats.json", cbrn / "stats.json")
+        shutil.copytree(source / "cbrn" / "ledger", cbrn / "ledger")
     return directory
 
 
@@ -140,12 +138,14 @@ def full_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
         return {k: idx.read(k, (0,) * len(idx.global_shapes[k]), idx.global_shapes[k]) for k in idx.pieces}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def runs_root(tmp_path_factory, worker_id) -> Path:
     """One directory for the whole session, shared by the xdist workers (each run has its own name)."""
+    global SOURCE_RUNS
     base = tmp_path_factory.getbasetemp()
     root = (base.parent if worker_id != "master" else base) / "pretrain_runs"
     root.mkdir(exist_ok=True)
+    SOURCE_RUNS = root
     return root
 
 

@@ -80,7 +80,7 @@ def test_save_load_prune_atomic(tmp_path, gloo_world):
 
 def test_nothing_in_a_run_directory_is_a_pickle(reference_run):
     allowed = {".json", ".jsonl", ".safetensors", ".png", ".bin", ".idx", ".npy", ".txt"}
-    for path in reference_run.rglob("*"):
+    for path in (reference_run / "train").rglob("*"):  # what the trainer writes (the data stages: tests/security)
         if not path.is_file():
             continue
         head = path.read_bytes()[:4]

@@ -3,6 +3,7 @@ GPTDataset: packed sequences, seed-fixed order independent of the data-parallel 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -27,41 +28,93 @@ def edit_manifest(directory, **changes):
 @pytest.mark.parametrize("changes", [{"filter": None}, {"filter": ...}, {"filter": {}},
                                      {"unfiltered": True}])
 def test_manifest_without_a_filter_record_is_refused(tmp_path, changes):
-    d = make_tokenized(tmp_path / "tok", n=20)
+    d = make_tokenized(tmp_path / "tok")
     edit_manifest(d, **changes)
     with pytest.raises(DataError, match="CBRN filter.*--allow-unfiltered"):
         read_manifest(d)
 
 
+def _forge(d, edit) -> None:
+    m = json.loads((d / "manifest.json").read_text())
+    edit(m["filter"])
+    (d / "manifest.json").write_text(json.dumps(m))
+
+
+def test_the_real_filter_record_is_verified_against_the_cbrn_stage(tmp_path):
+    d = make_tokenized(tmp_path / "tok")
+    s = read_manifest(d)
+    assert s.filter is not None and s.filter["stage"] == "cbrn"
+    assert "matches" in s.filter_check and str(tmp_path / "cbrn" / "stats.json") in s.filter_check
+
+
+FORGERIES = {
+    "note only": (lambda f: (f.clear(), f.update(stage="cbrn", note="trust me")), "filter.lexicon_sha256: missing"),
+    "no ledgers": (lambda f: f.pop("ledgers"), "filter.ledgers: missing"),
+    "no stats digest": (lambda f: f.pop("stats_sha256"), "filter.stats_sha256: missing"),
+    "bad model digest": (lambda f: f.update(model_sha256="0" * 12), "filter.model_sha256: expected a sha256"),
+    "wrong stage": (lambda f: f.update(stage="dedupe"), "filter.stage: expected 'cbrn'"),
+    "threshold raised": (lambda f: f["policy"].update(threshold=0.99), "filter.policy_sha256: does not match"),
+    "threshold field": (lambda f: f.update(threshold=0.99), "filter.threshold: 0.99 differs"),
+    "other model": (lambda f: f.update(model_sha256="ab" * 32), "filter.model_sha256: '" + "ab" * 32 + "' but"),
+    "stats digest": (lambda f: f.update(stats_sha256="cd" * 32), "filter.stats_sha256: " + "cd" * 32 + " but"),
+    "ledger digest": (lambda f: f["ledgers"].update({k: "ef" * 32 for k in list(f["ledgers"])[:1]}),
+                      r"filter.ledgers\['ledger/.*\.parquet'\]: efef"),
+    "ledger dropped": (lambda f: f["ledgers"].pop(sorted(f["ledgers"])[0]), "not listed, yet present"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_a_forged_or_partial_filter_record_is_refused_naming_the_field(tmp_path, name):
+    edit, message = FORGERIES[name]
+    d = make_tokenized(tmp_path / "tok")
+    _forge(d, edit)
+    with pytest.raises(DataError, match=message):
+        read_manifest(d)
+
+
+def test_the_record_must_match_the_cbrn_files_beside_it(tmp_path):
+    d = make_tokenized(tmp_path / "tok")
+    cbrn = tmp_path / "cbrn"
+    stats = json.loads((cbrn / "stats.json").read_text())
+    stats["kept"] += 1
+    (cbrn / "stats.json").write_text(json.dumps(stats))
+    with pytest.raises(DataError, match="filter.stats_sha256: .* but .*cbrn/stats.json has sha256"):
+        read_manifest(d)
+    shutil.rmtree(cbrn)  # shards moved away from their run: the record's form is still checked
+    s = read_manifest(d)
+    assert s.filter is not None and "not present here" in s.filter_check
+
+
 def test_allow_unfiltered_warns_loudly(tmp_path, capsys):
-    d = make_tokenized(tmp_path / "tok", n=20, filtered=False)
+    d = make_tokenized(tmp_path / "tok", filtered=False)
     source = read_manifest(d, allow_unfiltered=True)
     assert source.filter is None
     assert "DID NOT PASS THE CBRN FILTER" in capsys.readouterr().err
 
 
 def test_manifest_key_names_are_tolerated(tmp_path):
-    d = make_tokenized(tmp_path / "tok", n=20)
+    d = make_tokenized(tmp_path / "tok")
+    eod = json.loads((d / "manifest.json").read_text())["eod_id"]
     edit_manifest(d, vocab_size=..., eod_id=..., tokenizer_sha256=...,
-                  tokenizer={"vocab_size": VOCAB, "eod_id": 0, "sha256": "abc"})
+                  tokenizer={"vocab_size": VOCAB, "eod_id": eod, "sha256": "abc"})
     s = read_manifest(d)
-    assert (s.vocab_size, s.eod_id, s.tokenizer_sha256) == (VOCAB, 0, "abc")
-    edit_manifest(d, eod=0)
-    assert read_manifest(d).eod_id == 0
+    assert (s.vocab_size, s.eod_id, s.tokenizer_sha256) == (VOCAB, eod, "abc")
+    edit_manifest(d, tokenizer=..., eod=7, vocab_size=VOCAB)
+    assert read_manifest(d).eod_id == 7
 
 
 def test_missing_pieces_name_the_file(tmp_path):
     with pytest.raises(DataError, match="manifest.json: not found"):
         read_manifest(tmp_path)
-    d = make_tokenized(tmp_path / "tok", n=20)
+    d = make_tokenized(tmp_path / "tok")
     (d / "merged" / "data.idx").unlink()
     with pytest.raises(DataError, match=r"data\.idx not found"):
         read_manifest(d)
 
 
 def test_blend_needs_one_tokenizer(tmp_path):
-    make_tokenized(tmp_path / "a", n=20)
-    make_tokenized(tmp_path / "b", n=20)
+    make_tokenized(tmp_path / "a")
+    make_tokenized(tmp_path / "b")
     edit_manifest(tmp_path / "b", tokenizer_sha256="other")
     cfg = DataConfig(sources=[DataSource(path="a"), DataSource(path="b")])
     with pytest.raises(DataError, match="tokenizer_sha256"):
@@ -95,8 +148,8 @@ def test_sample_order_is_fixed_by_the_seed_and_independent_of_dp(tmp_path, gloo_
 
 
 def test_blend_follows_the_weights(tmp_path, gloo_world):
-    make_tokenized(tmp_path / "a", seed=1)
-    make_tokenized(tmp_path / "b", seed=2)
+    make_tokenized(tmp_path / "a")
+    make_tokenized(tmp_path / "b")
     cfg = DataConfig(sources=[DataSource(path="a", weight=3.0), DataSource(path="b", weight=1.0)])
     ds = build_dataset(resolve_sources(cfg, tmp_path), seq_len=16, num_samples=400, seed=0,
                        cache_dir=tmp_path / "cache")
@@ -105,7 +158,7 @@ def test_blend_follows_the_weights(tmp_path, gloo_world):
 
 
 def test_index_cache_holding_objects_is_rebuilt(tmp_path, gloo_world):
-    sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize", n=40).parent)
+    sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize").parent)
     cache = tmp_path / "cache"
     ds = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
     expected = [ds[i]["tokens"] for i in range(20)]

@@ -8,7 +8,7 @@ import pytest
 from slurm.config import SlurmConfig
 from slurm.submit import sbatch
 from slurm.train import train_job
-from tests.pretrain.conftest import TWO_PHASE, losses, new_run, run_train, write_config
+from tests.pretrain.conftest import TWO_PHASE, losses, new_run, run_train, runs_root, write_config  # noqa: F401
 from tests.pretrain.test_resume import digest
 from tests.slurm.conftest import wait_for_job
 
@@ -19,7 +19,7 @@ LONG = {**TWO_PHASE, "phases": [{**TWO_PHASE["phases"][0], "steps": 40}, {**TWO_
 FINAL = 50
 
 
-def test_requeued_training_job_resumes_to_the_uninterrupted_weights(cluster, tmp_path):
+def test_requeued_training_job_resumes_to_the_uninterrupted_weights(cluster, tmp_path, runs_root):
     config = write_config(tmp_path / "train.json", LONG)
     reference = new_run(tmp_path, "reference")
     run_train(1, "--config", config, "--run-dir", reference)
