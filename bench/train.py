@@ -36,7 +36,8 @@ from pretrain.data import MicroBatch  # noqa: E402
 from pretrain.distributed import init_distributed, shutdown  # noqa: E402
 from pretrain.metrics import measure_matmul_peak, model_flops_per_token, param_counts  # noqa: E402
 from pretrain.optim import build_optimizer, set_lr  # noqa: E402
-from pretrain.parallelize import destroy_mesh, init_mesh, parallelize  # noqa: E402
+from pretrain.mesh import init_mesh  # noqa: E402
+from pretrain.parallelize import parallelize  # noqa: E402
 from pretrain.step import RouterTap, forward_backward  # noqa: E402
 from bench.timing import time_interleaved  # noqa: E402
 
@@ -123,7 +124,6 @@ def main(argv=None) -> int:
         peaks.append(measure_matmul_peak(device, amp_dtype))
         peak = max(peaks)
     finally:
-        destroy_mesh()
         shutdown()
 
     flops = model_flops_per_token(args, a.seq)

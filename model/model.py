@@ -3,7 +3,8 @@ RMSNorm -> top-k MoE -> residual) -> RMSNorm -> unembedding. Layers alternate sl
 causal attention (`ModelArgs.layer_types`). Logits equal HF `GptOssForCausalLM` (see tests/model).
 
 Interfaces for the trainer:
-- `Transformer(args)` builds uninitialised weights (meta-device friendly); call `init_weights()`.
+- `Transformer(args)` builds uninitialised weights (meta-device friendly); call `init_weights()`, or fill
+  any slice of any parameter with `initial_values(model.init_rule(name), ...)` (layout-independent).
 - `forward(tokens_BT) -> logits (B, T, V)`; `forward_with_aux(tokens_BT) -> (logits, MoEAux)` adds the
   load-balancing loss (mean over layers) and the per-layer expert slot counts (L, E).
 - `set_rope(yarn_factor=..., original_context=...)` switches YaRN at a phase boundary, no new weights.
@@ -13,6 +14,7 @@ Interfaces for the trainer:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -100,29 +102,50 @@ class Transformer(nn.Module):
         self.args = dataclasses.replace(self.args, yarn_factor=yarn_factor, yarn_original_context=original_context)
         self.rope.configure(self.args)
 
+    def init_rule(self, name: str) -> tuple[str, float]:
+        """How parameter `name` starts: ("normal", std), ("zeros", 0) or ("ones", 0). Normal(0, init_std)
+        matrices and embeddings, zero biases and sinks, unit norms; the two projections writing into the
+        residual stream (o_proj, experts' down_proj) get std / sqrt(2 * n_layers) (GPT-2) so the residual
+        variance does not grow with depth."""
+        if name.endswith("norm.weight"):
+            return "ones", 0.0
+        if name.endswith("bias") or name.endswith("sinks"):
+            return "zeros", 0.0
+        if name.endswith("_blocks") or name.endswith("_scales"):
+            raise ValueError("init_weights: MXFP4 experts are loaded, not initialised; "
+                             "initialise a float model and quantize it")
+        out = name.endswith("attention.o_proj.weight") or name.endswith("experts.down_proj")
+        return "normal", self.args.init_std / (math.sqrt(2 * self.args.n_layers) if out else 1.0)
+
     @torch.no_grad()
-    def init_weights(self) -> None:
-        """Normal(0, init_std) matrices and embeddings, zero biases and sinks, unit norms; the two
-        projections writing into the residual stream (o_proj, experts' down_proj) are scaled by
-        1/sqrt(2 * n_layers) (GPT-2) so the residual variance does not grow with depth."""
-        std = self.args.init_std
-        out_std = std / math.sqrt(2 * self.args.n_layers)
-        nn.init.normal_(self.tok_embeddings.weight, std=std)
-        nn.init.normal_(self.output.weight, std=std)
-        self.norm.weight.fill_(1.0)
-        for layer in self.layers:
-            attn, moe = layer.attention, layer.moe
-            layer.attention_norm.weight.fill_(1.0)
-            layer.ffn_norm.weight.fill_(1.0)
-            for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, moe.router):
-                nn.init.normal_(proj.weight, std=out_std if proj is attn.o_proj else std)
-                nn.init.zeros_(proj.bias)
-            nn.init.zeros_(attn.sinks)
-            experts = moe.experts
-            if isinstance(experts, MXFP4Experts):
-                raise ValueError("init_weights: MXFP4 experts are loaded, not initialised; "
-                                 "initialise a float model and quantize it")
-            nn.init.normal_(experts.gate_up_proj, std=std)
-            nn.init.normal_(experts.down_proj, std=out_std)
-            nn.init.zeros_(experts.gate_up_proj_bias)
-            nn.init.zeros_(experts.down_proj_bias)
+    def init_weights(self, seed: int | None = None) -> None:
+        """Every parameter from `initial_values` (seed None: one drawn from torch's global RNG, so
+        `torch.manual_seed(s); init_weights()` is reproducible)."""
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)))
+        for name, p in self.named_parameters():
+            p.copy_(initial_values(self.init_rule(name), name, tuple(p.shape), seed))
+
+
+def initial_values(rule: tuple[str, float], name: str, shape: tuple[int, ...], seed: int,
+                   offsets: tuple[int, ...] | None = None, region: tuple[int, ...] | None = None) -> torch.Tensor:
+    """The region [offsets, offsets + region) of parameter `name`'s initial value (global `shape`), float32
+    on CPU. Each parameter draws from its own generator seeded by (seed, name), and an expert tensor
+    (3-D, experts first) from one per expert, so a slice is the same numbers however the model is split
+    and only the experts a rank holds are ever drawn."""
+    offsets = offsets or (0,) * len(shape)
+    region = region or shape
+    kind, std = rule
+    if kind != "normal":
+        return torch.full(region, 1.0 if kind == "ones" else 0.0)
+    inner = tuple(slice(o, o + n) for o, n in zip(offsets[1:], region[1:]))
+    if len(shape) == 3:
+        return torch.stack([_normal(f"{name}/{e}", shape[1:], seed, std)[inner]
+                            for e in range(offsets[0], offsets[0] + region[0])]) if region[0] else torch.empty(region)
+    return _normal(name, shape, seed, std)[(slice(offsets[0], offsets[0] + region[0]), *inner)].clone()
+
+
+def _normal(key: str, shape: tuple[int, ...], seed: int, std: float) -> torch.Tensor:
+    digest = hashlib.sha256(f"{seed}/{key}".encode()).digest()
+    gen = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    return torch.empty(shape).normal_(0.0, std, generator=gen)

@@ -83,13 +83,17 @@ class GroupedExperts(nn.Module):
 
 def expert_swiglu(x_ND: torch.Tensor, counts_E: torch.Tensor, gate_up_EDF2: torch.Tensor,
                   gate_up_bias_EF2: torch.Tensor, down_EFD: torch.Tensor, down_bias_ED: torch.Tensor,
-                  *, alpha: float, limit: float) -> torch.Tensor:
-    """Each row through its expert: down(swiglu(x @ gate_up + b) ) + b, rows grouped by `counts_E`."""
+                  *, alpha: float, limit: float, reduce_partial=None) -> torch.Tensor:
+    """Each row through its expert: down(swiglu(x @ gate_up + b) ) + b, rows grouped by `counts_E`.
+    `reduce_partial` (optional) is applied to the down projection before its bias: a wrapper that holds
+    a slice of the FFN width passes the sum of the partial products over its slices there."""
     N = x_ND.shape[0]
     h_NF2 = grouped_matmul(x_ND, gate_up_EDF2, counts_E)
     h_NF2 = h_NF2 + gate_up_bias_EF2.to(h_NF2.dtype).repeat_interleave(counts_E, dim=0, output_size=N)
     a_NF = clamped_swiglu(h_NF2, alpha=alpha, limit=limit)
     y_ND = grouped_matmul(a_NF, down_EFD, counts_E)
+    if reduce_partial is not None:
+        y_ND = reduce_partial(y_ND)
     return y_ND + down_bias_ED.to(y_ND.dtype).repeat_interleave(counts_E, dim=0, output_size=N)
 
 

@@ -32,6 +32,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from common.io import atomic_write_json, read_json
+from pretrain.parallelize import local_tensor
 
 FORMAT = "pretrain-checkpoint/1"
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -127,11 +128,11 @@ def save(root: str | Path, step: int, *, plan, optimizer: torch.optim.Optimizer,
         if not spec.owner(mesh):
             continue
         shards[name] = {"global_shape": list(spec.global_shape), "offsets": list(spec.offsets)}
-        model_t[name] = p
+        model_t[name] = local_tensor(p)
         state = optimizer.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq"):
             if key in state:
-                optim_t[f"{key}/{name}"] = state[key]
+                optim_t[f"{key}/{name}"] = local_tensor(state[key])
     if model_t:
         _write_tensors(tmp / f"model-r{mesh.rank:05d}.safetensors", model_t, shards)
     if optim_t:
@@ -204,6 +205,8 @@ class ShardIndex:
         if global_shape is not None and tuple(global_shape) != self.global_shapes[key]:
             raise ValueError(f"{self.directory}: {key!r} has global shape {self.global_shapes[key]} in the "
                              f"checkpoint, the model expects {tuple(global_shape)}")
+        if 0 in shape:  # an FSDP rank whose shard of a short tensor is empty
+            return torch.empty(shape)
         out, covered = None, 0
         for path, p_off, p_shape in self.pieces[key]:
             lo = [max(a, b) for a, b in zip(offsets, p_off)]
@@ -231,12 +234,13 @@ def load(directory: str | Path, *, plan, optimizer: torch.optim.Optimizer, resto
         raise ValueError(f"{directory}/meta.json: format {meta.get('format')!r}, expected {FORMAT!r}")
     with ShardIndex(directory, "model") as model_idx, ShardIndex(directory, "optim") as optim_idx, torch.no_grad():
         for name, p in plan.params.items():
-            spec = plan.specs[name]
-            p.copy_(model_idx.read(name, spec.offsets, tuple(p.shape), spec.global_shape).to(p.dtype))
+            spec, mine = plan.specs[name], local_tensor(p)
+            mine.copy_(model_idx.read(name, spec.offsets, spec.local_shape, spec.global_shape).to(mine.dtype))
             state = {"step": torch.tensor(float(meta["optimizer_step"]))}
             for key in ("exp_avg", "exp_avg_sq"):
-                state[key] = optim_idx.read(f"{key}/{name}", spec.offsets, tuple(p.shape),
-                                            spec.global_shape).to(p.device, p.dtype)
+                state[key] = torch.zeros_like(p)  # a DTensor like the parameter under FSDP
+                local_tensor(state[key]).copy_(optim_idx.read(f"{key}/{name}", spec.offsets, spec.local_shape,
+                                                              spec.global_shape))
             optimizer.state[p] = state
     if restore_rng:
         set_rng_state(read_json(directory / f"rng-r{plan.mesh.rank:05d}.json"))

@@ -31,6 +31,7 @@ from common.io import canonical_json, read_json
 DTYPES = ("auto", "float32", "bfloat16")
 AUX_SCOPES = ("sequence", "micro_batch")
 EXPORT_HF = ("none", "final", "every")
+RECOMPUTE = ("none", "full", "selective")
 
 
 @dataclass(kw_only=True)
@@ -122,8 +123,11 @@ class OptimConfig:
 
 @dataclass(kw_only=True)
 class ParallelConfig:
-    tp: int = 1  # tensor parallel: heads and dense projections split (megatron-core linears)
+    tp: int = 1  # tensor parallel: heads and expert FFN width split (megatron-core's TP mappings)
     ep: int = 1  # expert parallel: experts split across data-parallel ranks, all-to-all dispatch
+    # Data parallel: true = FSDP2 (weights, gradients and AdamW state sharded over the data-parallel
+    # ranks, experts over the ranks holding the same experts); false = every rank holds a full replica.
+    fsdp: bool = False
     # Processes `pretrain.launch` and the pipeline stage start (torchrun --nproc-per-node); 0 = auto:
     # every GPU, or 2 on a CPU machine with 2+ cores (DP=2 at one thread each beats one 2-thread
     # process), whichever the batch sizes allow. A direct torchrun/srun launch decides its own world.
@@ -201,6 +205,8 @@ class TrainConfig:
     # "sequence": load-balancing loss per sequence, averaged (the same for any DP / micro-batch split);
     # "micro_batch": the model's own loss over each micro-batch (as HF computes it).
     aux_loss_scope: str = "sequence"
+    # Activation recompute per transformer block: none | full | selective (pretrain/recompute.py).
+    activation_checkpoint: str = "none"
     model: ModelConfig = field(default_factory=ModelConfig)
     phases: list[PhaseConfig] = field(default_factory=_default_phases)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -216,6 +222,9 @@ class TrainConfig:
             raise ConfigError(f"train.aux_loss_coef: must be >= 0, got {self.aux_loss_coef}")
         if self.aux_loss_scope not in AUX_SCOPES:
             raise ConfigError(f"train.aux_loss_scope: expected one of {AUX_SCOPES}, got {self.aux_loss_scope!r}")
+        if self.activation_checkpoint not in RECOMPUTE:
+            raise ConfigError(f"train.activation_checkpoint: expected one of {RECOMPUTE}, got "
+                              f"{self.activation_checkpoint!r}")
         if not self.phases:
             raise ConfigError("train.phases: at least one phase is needed")
         names = set()
@@ -269,8 +278,9 @@ class TrainConfig:
                                   f"ranks x micro_batch {p.micro_batch or '(auto)'} x whole accumulation steps")
 
 
-# Keys that may change between a run and its resumption without changing what it computes.
-RESUMABLE_KEYS = ("checkpoint", "log", "parallel.nproc", "data.allow_unfiltered")
+# Keys that may change between a run and its resumption without changing what it computes (the layout
+# changes only the order of float sums: checkpoints reshard, pretrain/checkpoint.py).
+RESUMABLE_KEYS = ("checkpoint", "log", "parallel", "activation_checkpoint", "data.allow_unfiltered")
 
 
 def deciding_config(train: dict) -> dict:

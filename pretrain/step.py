@@ -3,7 +3,7 @@
 Normalisation makes the gradient independent of how the global batch is split: every micro-batch's
 loss is its *sum* of token losses divided by the global number of loss tokens, plus the load-balancing
 loss of its sequences divided by the global number of sequences. Summing the gradients over the
-data-parallel ranks (`ParallelPlan.sync_grads`) then gives the gradient of the global mean, whatever
+data-parallel ranks (FSDP's reduce-scatter, or `ParallelPlan.sync_grads` for replicas) then gives the gradient of the global mean, whatever
 dp x micro-batch split produced it.
 """
 from __future__ import annotations
@@ -27,7 +27,10 @@ class RouterTap:
         self.handles = [layer.moe.router.register_forward_hook(self._hook) for layer in model.layers]
 
     def _hook(self, module, inputs, output) -> None:
-        self.logits.append(output)
+        # a recomputing backward pass (activation recompute) runs the router again: keeping those logits
+        # would keep every recomputed block alive until the next step
+        if torch._C._current_graph_task_id() == -1:
+            self.logits.append(output)
 
     def pop(self) -> list[torch.Tensor]:
         out, self.logits = self.logits, []

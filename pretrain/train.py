@@ -83,7 +83,8 @@ class Trainer:
         from pretrain.data import resolve_sources
         from pretrain.metrics import MetricsLog, measure_matmul_peak, param_counts
         from pretrain.optim import build_optimizer
-        from pretrain.parallelize import init_mesh, parallelize
+        from pretrain.mesh import init_mesh
+        from pretrain.parallelize import parallelize
         from pretrain.step import RouterTap
 
         self.cfg, self.rt, self.stop = cfg, rt, stop
@@ -101,18 +102,19 @@ class Trainer:
         self.sources = resolve_sources(cfg.data, self.run_dir)
         self.unfiltered = any(s.filter is None for s in self.sources)  # allowed by --allow-unfiltered only
 
-        self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep)
-        torch.manual_seed(cfg.seed)  # the same full initial weights on every rank, whatever the layout
-        self.args = get_preset(cfg.model.preset, **cfg.model.overrides, vocab_size=self.sources[0].vocab_size)
-        self.model = Transformer(self.args)
-        self.model.init_weights()
-        self.plan = parallelize(self.model, self.mesh)
-        self.model.to(rt.device)
-        self.plan.params = dict(self.model.named_parameters())
-        self.tap = RouterTap(self.model)
-        self.optimizer = build_optimizer(self.plan.params, cfg.optim)
+        self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep, rt.device.type)
         self.autocast = {"auto": torch.bfloat16 if rt.device.type == "cuda" else None,
                          "float32": None, "bfloat16": torch.bfloat16}[cfg.dtype]
+        self.args = get_preset(cfg.model.preset, **cfg.model.overrides, vocab_size=self.sources[0].vocab_size)
+        with torch.device("meta"):  # no rank ever holds the whole model; each fills its own slices
+            self.model = Transformer(self.args)
+        self.plan = parallelize(self.model, self.mesh, fsdp=cfg.parallel.fsdp, recompute=cfg.activation_checkpoint,
+                                param_dtype=self.autocast)
+        self.model.to_empty(device=rt.device)
+        self.plan.refresh()
+        self.plan.init_weights(cfg.seed)  # the same initial model whatever the layout
+        self.tap = RouterTap(self.model)
+        self.optimizer = build_optimizer(self.plan.params, cfg.optim)
 
         self.step, self.tokens, self.phase_index, self.data = 0, 0, None, None
         self.resume_meta = None
@@ -146,8 +148,7 @@ class Trainer:
         return same
 
     def _mesh_dict(self) -> dict:
-        m = self.mesh
-        return {"world": m.world, "tp": m.tp, "dp": m.dp, "ep": m.ep}
+        return self.mesh.as_dict()
 
     def _startup_report(self, latest) -> None:
         if self.rt.rank != 0:
@@ -155,7 +156,9 @@ class Trainer:
         from pretrain.metrics import model_flops_per_token
         c, a = self.counts, self.args
         lines = [f"pretrain: run dir {self.run_dir} -> {self.train_dir}",
-                 f"  processes {self.rt.world} ({self.rt.backend}, {self.rt.device.type}), mesh {self.mesh.describe()}",
+                 f"  processes {self.rt.world} ({self.rt.backend}, {self.rt.device.type}), mesh {self.mesh.describe()}, "
+                 f"{'FSDP' if self.cfg.parallel.fsdp else 'replicated'} data parallel, recompute "
+                 f"{self.cfg.activation_checkpoint}",
                  f"  model {self.cfg.model.preset}: vocab {a.vocab_size}, dim {a.dim}, layers {a.n_layers}, "
                  f"experts {a.n_experts} top-{a.top_k}; params total {c['total'] / 1e6:.2f}M, active {c['active'] / 1e6:.2f}M",
                  f"  dtype {'bf16 autocast' if self.autocast else 'float32'}; matmul peak {self.peak_flops / 1e9:.1f} "
@@ -347,8 +350,6 @@ def main(argv=None) -> int:
                       step=getattr(trainer, "step", None))
         raise
     finally:
-        from pretrain.parallelize import destroy_mesh
-        destroy_mesh()
         shutdown()
 
 

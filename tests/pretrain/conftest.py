@@ -179,6 +179,4 @@ def gloo_world():
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(free_port())
     dist.init_process_group("gloo", rank=0, world_size=1)
     yield
-    from pretrain.parallelize import destroy_mesh
-    destroy_mesh()
     dist.destroy_process_group()

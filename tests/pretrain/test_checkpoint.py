@@ -13,7 +13,8 @@ from safetensors.torch import save_file
 from pretrain import checkpoint as ckpt
 from pretrain.config import OptimConfig
 from pretrain.optim import build_optimizer
-from pretrain.parallelize import init_mesh, parallelize
+from pretrain.mesh import init_mesh
+from pretrain.parallelize import parallelize
 from tests.model.conftest import tiny_model
 
 

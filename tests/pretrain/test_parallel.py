@@ -1,5 +1,6 @@
-"""TP=2, EP=2, DP=2 (and gradient accumulation) give the losses and weights of one process, within 1e-5
-in float32 over 5 steps, on real gloo collectives launched with torchrun."""
+"""TP=2, EP=2, DP=2, FSDP over 2 and 4 ranks alone and with TP/EP (and gradient accumulation) give the
+losses and weights of one process, within 1e-5 in float32 over 10 steps, on real gloo collectives
+launched with torchrun."""
 from __future__ import annotations
 
 import copy
@@ -8,12 +9,18 @@ import pytest
 
 from tests.pretrain.conftest import TWO_PHASE, full_weights, losses, new_run, run_train, write_config
 
-STEPS = 5
+STEPS = 10
 QUIET = ["log.plots=false", "log.tensorboard=false", "checkpoint.export_hf=\"none\""]  # not compared here
+FSDP = "parallel.fsdp=true"
 CASES = {  # name: (processes, overrides)
     "tp2": (2, ["parallel.tp=2"]),
     "ep2": (2, ["parallel.ep=2"]),
     "dp2": (2, []),  # half the per-rank batch, the same global batch
+    "fsdp2": (2, [FSDP]),
+    "fsdp4": (4, [FSDP]),
+    "fsdp2-tp2": (4, [FSDP, "parallel.tp=2"]),  # dense over dp 2 within each TP rank
+    "fsdp2-ep2": (2, [FSDP, "parallel.ep=2"]),  # experts split over EP, edp 1
+    "fsdp4-ep2": (4, [FSDP, "parallel.ep=2"]),  # experts sharded over edp 2
 }
 
 
@@ -42,6 +49,7 @@ def test_parallel_matches_single_process(case, runs_root, two_phase_config, refe
     run = new_run(runs_root, f"parallel-{case}")
     out = run_train(nproc, "--config", two_phase_config, "--run-dir", run, "--max-steps", STEPS, *overrides, *QUIET)
     assert f"tp {2 if 'parallel.tp=2' in overrides else 1} x dp" in out.stdout
+    assert ("FSDP data parallel" if FSDP in overrides else "replicated data parallel") in out.stdout
     assert_same_run(run, reference_run)
 
 
@@ -61,7 +69,7 @@ def test_tp2_ep2_dp2_on_four_processes(runs_root, two_phase_config, reference_ru
     run_train(4, "--config", two_phase_config, "--run-dir", run, "--max-steps", STEPS, "parallel.tp=2",
               "parallel.ep=2", *QUIET, timeout=600)
     assert_same_run(run, reference_run)
-    assert sorted(p.name for p in (run / "train/checkpoints/step-5").glob("model-*")) == \
+    assert sorted(p.name for p in (run / f"train/checkpoints/step-{STEPS}").glob("model-*")) == \
         [f"model-r{r:05d}.safetensors" for r in range(4)]  # edp = 1: every rank holds distinct expert slices
 
 

@@ -1,0 +1,84 @@
+"""FSDP and activation recompute: recompute changes no bit; kill -9 under FSDP resumes bit for bit; a
+checkpoint written by 4 FSDP ranks loads onto 2 (and 2 onto 4) as identical tensors, weights and AdamW
+state, and training continues on the single-process losses."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+
+from pretrain.checkpoint import ShardIndex
+from tests.pretrain.conftest import (full_weights, losses, new_run, run_train, start_train, train_cmd, train_env,
+                                     wait_for)
+from tests.pretrain.test_parallel import QUIET
+from tests.pretrain.test_resume import FINAL, digest
+from tests.conftest import REPO
+
+FSDP = "parallel.fsdp=true"
+
+
+def all_tensors(checkpoint, kind: str) -> dict[str, torch.Tensor]:
+    with ShardIndex(checkpoint, kind) as idx:
+        return {k: idx.read(k, (0,) * len(idx.global_shapes[k]), idx.global_shapes[k]) for k in idx.pieces}
+
+
+@pytest.mark.parametrize("mode", ["full", "selective"])
+def test_recompute_changes_no_bit(mode, runs_root, two_phase_config, reference_run):
+    run = new_run(runs_root, f"recompute-{mode}")
+    out = run_train(1, "--config", two_phase_config, "--run-dir", run, "--max-steps", 10,
+                    f'activation_checkpoint="{mode}"', *QUIET)
+    assert f"recompute {mode}" in out.stdout
+    assert losses(run) == losses(reference_run)[:10]
+    step = run / "train/checkpoints/step-10"
+    for kind in ("model", "optim"):
+        got, want = all_tensors(step, kind), all_tensors(reference_run / "train/checkpoints/step-10", kind)
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got), kind
+
+
+@pytest.mark.slow
+def test_kill9_with_fsdp_resumes_bit_exact(runs_root, two_phase_config):
+    args = ("--config", two_phase_config, FSDP, "parallel.ep=2", 'activation_checkpoint="full"')
+    whole = new_run(runs_root, "fsdp-whole")
+    run_train(2, *args, "--run-dir", whole)
+    run = new_run(runs_root, "fsdp-kill9")
+    proc = start_train(2, *args, "--run-dir", run, log=runs_root / "fsdp-kill9.log")
+    wait_for(run / "train/checkpoints/step-5/meta.json", proc)
+    done_at_kill = len((run / "train/metrics.jsonl").read_text().splitlines())
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert done_at_kill < FINAL and not (run / "train/summary.json").exists()  # the kill landed mid-run
+    out = run_train(2, *args, "--run-dir", run)
+    assert "resuming from" in out.stdout
+    assert losses(run) == losses(whole)
+    final = f"train/checkpoints/step-{FINAL}"
+    for name in sorted(p.name for p in (whole / final).glob("*.safetensors")):
+        assert digest(run / final / name) == digest(whole / final / name), name
+
+
+def probe(nproc: int, out_root, *args) -> None:
+    import subprocess
+    cmd = train_cmd(nproc, *args)
+    at = cmd.index("pretrain.train")
+    cmd[at:at + 1] = ["tests.pretrain.reshard_probe", str(out_root)]
+    proc = subprocess.run(cmd, cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("saved,resumed", [(4, 2), (2, 4)])
+def test_fsdp_checkpoint_reshards_exactly_and_continues(saved, resumed, runs_root, two_phase_config, reference_run):
+    from tests.pretrain.test_parallel import assert_same_run
+    run = new_run(runs_root, f"reshard-{saved}-{resumed}")
+    args = ("--config", two_phase_config, "--run-dir", run, FSDP, *QUIET)
+    run_train(saved, *args, "--max-steps", 5)
+    written = run / "train/checkpoints/step-5"
+    assert len(list(written.glob("model-r*.safetensors"))) == saved  # every rank wrote its own shards
+    probe(resumed, run / "probe", *args)
+    for kind in ("model", "optim"):
+        got, want = all_tensors(run / "probe/step-5", kind), all_tensors(written, kind)
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got), kind
+    out = run_train(resumed, *args, "--max-steps", 10)
+    assert "differs from" in out.stderr and "resharded exactly" in out.stderr
+    assert_same_run(run, reference_run)
