@@ -197,7 +197,7 @@ def from_config(cfg, gpu_memory_gb: float | None = None, *, device: str = "cuda"
     layout = Layout(gpus=gpus, tp=train.parallel.tp, ep=train.parallel.ep, fsdp=train.parallel.fsdp,
                     seq=phase.seq_len, micro_batch=phase.micro_batch or max(1, phase.global_batch // dp),
                     recompute=train.activation_checkpoint, device=device)
-    memory = gpu_memory_gb if gpu_memory_gb is not None else getattr(slurm, "train_gpu_memory_gb", 80)
+    memory = gpu_memory_gb if gpu_memory_gb is not None else slurm.train_gpu_memory_gb
     return args, layout, int(memory * GiB)
 
 
@@ -235,7 +235,7 @@ def main(argv=None) -> int:
     p.add_argument("--seq", type=int, help="sequence length (default: the config's longest phase)")
     p.add_argument("--micro-batch", type=int)
     p.add_argument("--recompute", choices=("none", "full", "selective"))
-    p.add_argument("--gpu-memory", type=float, default=None, help="GB per GPU (default 80)")
+    p.add_argument("--gpu-memory", type=float, default=None, help="GB per GPU (default: slurm.train_gpu_memory_gb, 80)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     from common import config as cfgmod
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
             cfg = cfgmod.load(None, None, [f'train.model.preset="{a.preset}"'])
         if a.preset:
             cfg.train.model.preset = a.preset
-        args, layout, memory = from_config(cfg, a.gpu_memory if a.gpu_memory is not None else 80.0)
+        args, layout, memory = from_config(cfg, a.gpu_memory)
         if a.nodes or a.gpus_per_node:
             layout.gpus = (a.nodes or cfg.slurm.train_nodes) * (a.gpus_per_node or cfg.slurm.train_procs_per_node)
         for key in ("tp", "ep", "fsdp", "seq", "micro_batch", "recompute"):

@@ -17,6 +17,8 @@ def submit(cfg: cfgmod.RunConfig, stages: list[str]) -> list[tuple[str, str]]:
     from slurm.render import stage_job
     from slurm.submit import sbatch
     from common.io import atomic_write_json
+    if "train" in stages:
+        check_training_fits(cfg)
     run = prepare_run_dir(cfg)
     # the drivers run with the full config, [slurm] and execution settings included
     full = cfg.to_dict()
@@ -34,6 +36,27 @@ def submit(cfg: cfgmod.RunConfig, stages: list[str]) -> list[tuple[str, str]]:
         previous = sbatch(job, wait=False)
         out.append((stage, previous))
     return out
+
+
+def check_training_fits(cfg: cfgmod.RunConfig) -> None:
+    """Refuse a training job whose layout `python -m pretrain.plan` says does not fit the GPUs (on GPU
+    jobs only: CPU clusters have no per-device memory to plan for)."""
+    if not cfg.slurm.train_gpus_per_node:
+        return
+    from pretrain.plan import fmt, from_config, plan
+    try:
+        args, layout, memory = from_config(cfg)
+        result = plan(args, layout, memory)
+    except ValueError as e:
+        raise cfgmod.ConfigError(f"slurm: training layout: {e}") from None
+    if not result["fits"]:
+        per = result["per_gpu_bytes"]
+        parts = ", ".join(f"{k} {fmt(v)}" for k, v in per.items() if k != "total")
+        raise cfgmod.ConfigError(
+            f"slurm: the training layout does not fit: {fmt(per['total'])} per GPU ({parts}) of "
+            f"{fmt(result['usable_bytes'])} usable on {result['gpus']} GPUs of {fmt(memory)}; run "
+            f"`python -m pretrain.plan --config ...` to find one that does (more nodes, ep, fsdp, recompute, "
+            f"a smaller micro-batch)")
 
 
 def status(run_dir: Path) -> list[dict]:

@@ -27,7 +27,8 @@ class SlurmConfig:
     train_nodes: int = 1
     train_gpus_per_node: int = 0
     train_cpus_per_task: int = 2
-    train_procs_per_node: int = 1
+    train_procs_per_node: int = 1     # one process per GPU: the training world is train_nodes x this
+    train_gpu_memory_gb: float = 80.0  # per GPU; `python -m pretrain.plan` and submission check the layout fits
     train_time: str = "24:00:00"
     signal_seconds: int = 120         # USR1 this long before the time limit: checkpoint, requeue
 
@@ -41,6 +42,8 @@ class SlurmConfig:
                      "train_procs_per_node"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"slurm.{name}: must be >= 1")
+        if not self.train_gpu_memory_gb > 0:
+            raise ConfigError(f"slurm.train_gpu_memory_gb: must be > 0, got {self.train_gpu_memory_gb}")
         if self.retries < 0 or self.train_gpus_per_node < 0 or self.signal_seconds < 0:
             raise ConfigError("slurm.retries / train_gpus_per_node / signal_seconds: must be >= 0")
         for i, line in enumerate(self.extra_sbatch):
