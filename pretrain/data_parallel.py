@@ -38,7 +38,8 @@ def apply_fsdp(model: nn.Module, mesh: Mesh, *, param_dtype: torch.dtype | None)
     modules.append(model)
     for module in modules:
         module.set_gradient_divide_factor(1.0)  # sum, not mean
-        module.set_force_sum_reduction_for_comms(True)  # gloo has no PREMUL_SUM
+        if hasattr(module, "set_force_sum_reduction_for_comms"):  # torch >= 2.12; gloo has no PREMUL_SUM
+            module.set_force_sum_reduction_for_comms(True)
     for before, after in zip(blocks, blocks[1:]):
         before.set_modules_to_forward_prefetch([after])
         after.set_modules_to_backward_prefetch([before])

@@ -122,8 +122,9 @@ def activation_bytes(args, layout: Layout) -> int:
     SwiGLU intermediates, down output and the slot orders. The loss head keeps the logits, their float32
     copy on GPU and the log-softmax, and its backward adds one float32 gradient of the logits.
     Peaks: "none" = all blocks + the head; "full" = block inputs + the larger of the head and one block
-    recomputed with its largest gradient; "selective" = what the policy saves in every block + the
-    larger of the head and one block's recomputed remainder."""
+    recomputed with its largest gradient; "selective" = what stays in every block (norms, routing, the
+    outputs of matmuls, attention and expert matmuls) + the larger of the head and one block's
+    recomputed remainder."""
     t = layout.micro_batch * layout.seq  # tokens per micro-batch
     a = 2 if layout.device == "cuda" else 4  # matmul outputs: bf16 autocast on GPU
     f = 4  # float32: residual stream, norms, RoPE, softmax, the loss
@@ -139,8 +140,8 @@ def activation_bytes(args, layout: Layout) -> int:
     router = a * E + 2 * f * E + f * k + 24 * k
     experts = a * k * (2 * D + 7 * F) + 24 * k
     block = t * (norms + attention + router + experts)
-    saved_selective = t * (f * D + a * (H + 2 * Kv) * Dh + a * H * e + f * H + a * D + a * E
-                           + a * k * (2 * F + D) + 48 * k)
+    saved_selective = t * (norms + a * (H + 2 * Kv) * Dh + a * H * e + f * H + a * D + router
+                           + f * k * D + a * k * (2 * F + 2 * D) + 24 * k)
     largest_grad = t * a * k * 2 * F
     head = t * (2 * f * D + a * D + a * V + (f * V if a != f else 0) + 2 * f * V)
     L = args.n_layers

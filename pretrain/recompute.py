@@ -2,10 +2,13 @@
 
 - "none": autograd keeps every activation of every block.
 - "full": a block keeps only its input; its forward runs again in the backward pass (~1/3 more compute).
-- "selective": the block is checkpointed with a policy (torch's selective activation checkpoint) that
-  keeps the outputs of the expensive ops (matmuls, grouped expert matmuls, attention, the all-to-all and
-  all-reduce of the parallel layers) and recomputes the cheap elementwise ones (norms, RoPE, SwiGLU,
-  sink lanes, routing softmax). Measured with `bench/train.py --recompute` (numbers in pretrain/README.md).
+- "selective": inside each block, the attention and the experts are checkpointed with a policy (torch's
+  selective activation checkpoint) that keeps the outputs of the expensive ops (matmuls, grouped expert
+  matmuls, the attention kernel, the all-to-all) and recomputes the cheap elementwise ones (RoPE, the
+  sink lanes, SwiGLU, bias adds, the token permutations); norms and routing keep their activations.
+  The regions stop at the experts' forward, so FSDP's hooks on the experts (which all-gather again in
+  the backward) stay outside them. Measured with `bench/memory.py` and `bench/train.py --recompute`
+  (numbers in pretrain/README.md).
 
 Losses and gradients equal the "none" run: the recomputed ops see the same inputs and run the same
 kernels (routing is recomputed from saved router logits or recomputed bit-identically). The block's
@@ -49,10 +52,16 @@ def _checkpointed(forward, mode: str, *args, **kwargs):
 
 
 def apply_recompute(model: torch.nn.Module, mode: str) -> None:
-    """Wrap each of `model.layers` (the transformer blocks) per `mode`."""
+    """Wrap each of `model.layers` (the transformer blocks) per `mode`; applying it again switches modes."""
     if mode not in MODES:
         raise ValueError(f"train.activation_checkpoint: expected one of {MODES}, got {mode!r}")
-    if mode == "none":
-        return
     for block in model.layers:
-        block.forward = functools.partial(_checkpointed, block.forward, mode)
+        modules = (block, block.attention, block.moe.experts)
+        plain = [m.__dict__.setdefault("_plain_forward", m.forward) for m in modules]
+        for m, forward in zip(modules, plain):
+            m.forward = forward
+        if mode == "full":
+            block.forward = functools.partial(_checkpointed, plain[0], mode)
+        elif mode == "selective":
+            for m, forward in zip(modules[1:], plain[1:]):
+                m.forward = functools.partial(_checkpointed, forward, mode)
