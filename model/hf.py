@@ -215,14 +215,65 @@ def load(path: str | Path, dtype: torch.dtype | None = None, *, dequantize: bool
     return model.eval()
 
 
-def save(model: Transformer, path: str | Path, *, dtype: torch.dtype | None = None) -> None:
-    """Write `config.json` + `model.safetensors` into directory `path` (created if needed)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+def save(model: Transformer, path: str | Path, *, dtype: torch.dtype | None = None,
+         max_shard_bytes: int = 2 << 30) -> None:
+    """Write `config.json` + `model.safetensors` (or numbered shards with an index) into directory `path`."""
     if dtype is None:
         dtype = model.tok_embeddings.weight.dtype
     mxfp4 = any(isinstance(layer.moe.experts, MXFP4Experts) for layer in model.layers)
-    tensors = to_hf_state_dict(model, dtype)
-    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
-    config = hf_config_from_args(model.args, dtype=dtype, mxfp4=mxfp4)
+    state = model.state_dict()
+    groups = ({name: state[name] for name in names} for names in state_groups(list(state)))
+    save_streaming(model.args, groups, path, dtype=dtype, mxfp4=mxfp4, max_shard_bytes=max_shard_bytes)
+
+
+def state_groups(names: list[str]) -> list[list[str]]:
+    """Our state-dict names in write order, one group per unit a writer holds at once: the embeddings,
+    each layer, the final norm and the output head."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        key = ".".join(name.split(".")[:2]) if name.startswith("layers.") else name.split(".")[0]
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def save_streaming(args: ModelArgs, groups, path: str | Path, *, dtype: torch.dtype, mxfp4: bool = False,
+                   max_shard_bytes: int = 2 << 30) -> None:
+    """Write an HF checkpoint from `groups`, an iterable of {our name: tensor} dicts, holding at most one
+    shard (about `max_shard_bytes`, at least one group) in memory: a model of any size is exported group
+    by group. One shard is `model.safetensors`; several are `model-0000i-of-0000N.safetensors` with
+    `model.safetensors.index.json`, as transformers writes them."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    pending: dict[str, torch.Tensor] = {}
+    parts: list[tuple[Path, list[str]]] = []
+
+    def flush() -> None:
+        if pending:
+            part = path / f".part-{len(parts):05d}.safetensors"
+            save_file(pending, str(part), metadata={"format": "pt"})
+            parts.append((part, list(pending)))
+            pending.clear()
+
+    for group in groups:
+        tensors = {}
+        for name, tensor in group.items():
+            t = tensor.detach()
+            tensors[hf_key(name)] = (t.to(dtype) if t.is_floating_point() else t).contiguous()
+        size = sum(t.numel() * t.element_size() for t in tensors.values())
+        if pending and sum(t.numel() * t.element_size() for t in pending.values()) + size > max_shard_bytes:
+            flush()
+        pending.update(tensors)
+    flush()
+    if len(parts) == 1:
+        parts[0][0].rename(path / "model.safetensors")
+    else:
+        weight_map, total = {}, 0
+        for i, (part, keys) in enumerate(parts):
+            final = path / f"model-{i + 1:05d}-of-{len(parts):05d}.safetensors"
+            part.rename(final)
+            weight_map.update({k: final.name for k in keys})
+        total = sum((path / f).stat().st_size for f in set(weight_map.values()))
+        (path / "model.safetensors.index.json").write_text(json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, indent=2) + "\n")
+    config = hf_config_from_args(args, dtype=dtype, mxfp4=mxfp4)
     (path / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -62,6 +62,11 @@ def print_summary(run_dir: str | Path) -> dict:
                                   f"{train.get('final_loss', float('nan')):.3f} (mean of last 10: "
                                   f"{train.get('final_loss_mean10', float('nan')):.3f})"
                                   + (" ON UNFILTERED DATA (--allow-unfiltered)" if train.get("unfiltered_data") else "")))
+        if train.get("final_eval_loss") is not None:
+            out["final_eval_loss"] = train["final_eval_loss"]
+            lines.append(("validation", f"loss {train['final_eval_loss']:.3f} (perplexity {train['final_eval_ppl']:.1f}) "
+                                        f"on held-out documents; best {train['best_eval_loss']:.3f} at step "
+                                        f"{train['best_eval_step']}"))
         lines.append(("checkpoint", str(train.get("checkpoint"))))
         lines.append(("plots", str(train.get("plots"))))
     report = run_dir / "audit" / "report.html"

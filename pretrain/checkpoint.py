@@ -5,7 +5,7 @@
       model-r<rank>.safetensors  the parameter slices this rank owns (each distinct slice once in the world)
       optim-r<rank>.safetensors  AdamW exp_avg / exp_avg_sq for the same slices
       rng-r<rank>.json           python / numpy / torch (CPU, CUDA) generator states of every rank
-      hf/                        with checkpoint.export_hf = "every": config.json + model.safetensors
+      hf/                        with checkpoint.export_hf = "every": config.json + model.safetensors (or shards)
 
 Every tensor's safetensors metadata records its global shape and the offsets of the stored slice, so
 `load` can reassemble any tp/ep/dp layout (the same layout resumes bit for bit) and `export_hf` can
@@ -250,9 +250,10 @@ def load(directory: str | Path, *, plan, optimizer: torch.optim.Optimizer, resto
 # ---------------------------------------------------------------- Hugging Face export
 
 def export_hf_from(directory: str | Path, out_dir: str | Path, *, meta: dict | None = None,
-                   dtype: torch.dtype | None = None) -> Path:
-    """Write `out_dir` (config.json + model.safetensors, `model.hf` / `transformers` format) from a
-    checkpoint's files alone. Atomic: written beside `out_dir` and renamed."""
+                   dtype: torch.dtype | None = None, max_shard_bytes: int = 2 << 30) -> Path:
+    """Write `out_dir` (config.json + model.safetensors or numbered shards, `model.hf` / `transformers`
+    format) from a checkpoint's files alone, one layer at a time: memory holds one output shard, never
+    the whole model. Atomic: written beside `out_dir` and renamed."""
     from model import Transformer, hf
     from model.args import ModelArgs
 
@@ -260,14 +261,17 @@ def export_hf_from(directory: str | Path, out_dir: str | Path, *, meta: dict | N
     meta = meta or read_json(directory / "meta.json")
     fields = {f.name for f in dataclasses.fields(ModelArgs)}
     args = ModelArgs(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["model_args"].items() if k in fields})
-    model = Transformer(args)
-    with ShardIndex(directory, "model") as idx, torch.no_grad():
-        state = {name: idx.read(name, (0,) * t.dim(), tuple(t.shape), tuple(t.shape))
-                 for name, t in model.state_dict().items()}
-    model.load_state_dict(state, strict=True)
+    with torch.device("meta"):
+        shapes = {name: tuple(t.shape) for name, t in Transformer(args).state_dict().items()}
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    hf.save(model, tmp, dtype=dtype)
+    with ShardIndex(directory, "model") as idx:
+        missing = [n for n in shapes if n not in idx]
+        if missing:
+            raise ValueError(f"{directory}: checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}")
+        groups = ({n: idx.read(n, (0,) * len(shapes[n]), shapes[n], shapes[n]) for n in names}
+                  for names in hf.state_groups(list(shapes)))
+        hf.save_streaming(args, groups, tmp, dtype=dtype or torch.float32, max_shard_bytes=max_shard_bytes)
     tokenizer = meta.get("tokenizer_json")
     if tokenizer and Path(tokenizer).is_file():
         shutil.copyfile(tokenizer, tmp / "tokenizer.json")

@@ -160,15 +160,38 @@ class DataSource:
 class DataConfig:
     # Blend of tokenized datasets; empty = the run's own `tokenize/` directory.
     sources: list[DataSource] = field(default_factory=list)
+    # Held out for the validation loss: the last `valid_fraction` of every source's documents (by
+    # document index, megatron-core's split), never trained on. 0 = none (then `valid_sources`, if any).
+    valid_fraction: float = 0.02
+    # A separate tokenized validation set instead of the held-out split (same tokenizer).
+    valid_sources: list[DataSource] = field(default_factory=list)
     # Train on shards whose manifest does not record the CBRN filter (warns loudly). Also --allow-unfiltered.
     allow_unfiltered: bool = False
 
     def validate(self, where: str = "train.data") -> None:
-        for i, s in enumerate(self.sources):
-            if not s.path:
-                raise ConfigError(f"{where}.sources[{i}].path: must not be empty")
-            if not s.weight > 0:
-                raise ConfigError(f"{where}.sources[{i}].weight: must be > 0, got {s.weight}")
+        for name in ("sources", "valid_sources"):
+            for i, s in enumerate(getattr(self, name)):
+                if not s.path:
+                    raise ConfigError(f"{where}.{name}[{i}].path: must not be empty")
+                if not s.weight > 0:
+                    raise ConfigError(f"{where}.{name}[{i}].weight: must be > 0, got {s.weight}")
+        if not 0.0 <= self.valid_fraction <= 0.5:
+            raise ConfigError(f"{where}.valid_fraction: must be in [0, 0.5], got {self.valid_fraction}")
+        if self.valid_sources and self.valid_fraction:
+            raise ConfigError(f"{where}: valid_sources and valid_fraction exclude each other (set "
+                              f"valid_fraction = 0 to validate on valid_sources)")
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    every: int = 20  # validation loss every N steps, and at the end of every phase; 0 = phase ends only
+    sequences: int = 16  # held-out sequences per evaluation (the same ones each time), all ranks together
+
+    def validate(self, where: str = "train.eval") -> None:
+        if self.every < 0:
+            raise ConfigError(f"{where}.every: must be >= 0, got {self.every}")
+        if self.sequences < 1:
+            raise ConfigError(f"{where}.sequences: must be >= 1, got {self.sequences}")
 
 
 @dataclass(kw_only=True)
@@ -212,6 +235,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -237,6 +261,7 @@ class TrainConfig:
         self.optim.validate()
         self.parallel.validate()
         self.data.validate()
+        self.eval.validate()
         self.checkpoint.validate()
         self.log.validate()
 
@@ -280,7 +305,7 @@ class TrainConfig:
 
 # Keys that may change between a run and its resumption without changing what it computes (the layout
 # changes only the order of float sums: checkpoints reshard, pretrain/checkpoint.py).
-RESUMABLE_KEYS = ("checkpoint", "log", "parallel", "activation_checkpoint", "data.allow_unfiltered")
+RESUMABLE_KEYS = ("checkpoint", "log", "eval", "parallel", "activation_checkpoint", "data.allow_unfiltered")
 
 
 def deciding_config(train: dict) -> dict:

@@ -125,13 +125,17 @@ def warn_unfiltered(path: Path, why: str = "") -> None:
     logging.getLogger("pretrain").warning("training on unfiltered data: %s", path)
 
 
-def resolve_sources(cfg: DataConfig, run_dir: str | Path) -> list[TokenizedSource]:
-    """The configured blend (default: RUN_DIR/tokenize), every manifest checked, one tokenizer for all."""
-    entries = [(s.path, s.weight) for s in cfg.sources] or [("tokenize", 1.0)]
+def resolve_sources(cfg: DataConfig, run_dir: str | Path, *, valid: bool = False) -> list[TokenizedSource]:
+    """The configured blend (default: RUN_DIR/tokenize), every manifest checked, one tokenizer for all;
+    with `valid`, the validation sources instead (empty when none are configured)."""
+    entries = [(s.path, s.weight) for s in cfg.valid_sources] if valid else \
+        [(s.path, s.weight) for s in cfg.sources] or [("tokenize", 1.0)]
     sources = []
     for p, w in entries:
         directory = Path(p) if Path(p).is_absolute() else Path(run_dir) / p
         sources.append(read_manifest(directory, weight=w, allow_unfiltered=cfg.allow_unfiltered))
+    if not sources:
+        return sources
     first = sources[0]
     for s in sources[1:]:
         for key in ("vocab_size", "eod_id", "tokenizer_sha256"):
@@ -152,25 +156,46 @@ class _TokenizerInfo:
 
 
 def build_dataset(sources: list[TokenizedSource], *, seq_len: int, num_samples: int, seed: int,
-                  cache_dir: str | Path):
+                  cache_dir: str | Path, valid_fraction: float = 0.0, valid_sources: list[TokenizedSource] = (),
+                  valid_samples: int = 0):
     """megatron-core's GPT dataset over the blend: `num_samples` packed sequences of seq_len + 1 tokens.
+    With `valid_samples`, also a validation dataset: the last `valid_fraction` of every source's documents
+    (megatron-core's split by document index; the training dataset never sees them), or `valid_sources`.
+    Returns the training dataset, or (training, validation) when validation was asked for.
     Needs an initialised process group (rank 0 builds the index cache, the others read it)."""
     from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
     from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
     logging.getLogger("megatron").setLevel(logging.ERROR)  # it logs index building at WARNING
     _drop_unsafe_cache(Path(cache_dir))
+    blend = ([s.prefix for s in sources], [s.weight for s in sources])
+    validate = valid_samples > 0 and (valid_fraction > 0 or bool(valid_sources))
+    if validate and valid_sources:
+        split = dict(blend_per_split=[blend, ([s.prefix for s in valid_sources], [s.weight for s in valid_sources]),
+                                      None])
+    elif validate:
+        split = dict(blend=blend, split=f"{1 - valid_fraction:.6f},{valid_fraction:.6f},0")
+        for s in sources:
+            if s.documents is not None and int(s.documents * valid_fraction) < 1:
+                raise DataError(f"{s.directory}: train.data.valid_fraction={valid_fraction} holds out no document "
+                                f"of {s.documents}; raise it, give train.data.valid_sources, or set it to 0")
+    else:
+        split = dict(blend=blend, split="1,0,0")
     config = GPTDatasetConfig(
-        random_seed=seed, sequence_length=seq_len,
-        blend=([s.prefix for s in sources], [s.weight for s in sources]),
-        split="1,0,0", path_to_cache=str(cache_dir), tokenizer=_TokenizerInfo(sources[0]),
-        reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
-        create_attention_mask=False)
-    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [num_samples, 0, 0], lambda: True, config).build()
+        random_seed=seed, sequence_length=seq_len, **split, path_to_cache=str(cache_dir),
+        tokenizer=_TokenizerInfo(sources[0]), reset_position_ids=False, reset_attention_mask=False,
+        eod_mask_loss=False, create_attention_mask=False)
+    sizes = [num_samples, valid_samples if validate else 0, 0]
+    train, valid, _ = BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, config).build()
     if train is None or len(train) < num_samples:
-        raise DataError(f"data blend {[s.prefix for s in sources]}: got {0 if train is None else len(train)} "
+        raise DataError(f"data blend {blend[0]}: got {0 if train is None else len(train)} "
                         f"samples of length {seq_len}, need {num_samples}")
-    return train
+    if not validate:
+        return train
+    if valid is None or len(valid) < valid_samples:
+        raise DataError(f"validation data: got {0 if valid is None else len(valid)} samples of length {seq_len}, "
+                        f"need {valid_samples}")
+    return train, valid
 
 
 def _drop_unsafe_cache(cache_dir: Path) -> None:
@@ -189,6 +214,28 @@ class MicroBatch:
     tokens: torch.Tensor  # (B, T) int64
     labels: torch.Tensor  # (B, T) int64, tokens shifted by one
     loss_mask: torch.Tensor  # (B, T) float32, 0 on padding
+
+
+@dataclass
+class EvalData:
+    """The validation sequences of one phase (the same `count` every time), strided over the DP ranks."""
+    dataset: object
+    count: int
+    micro_batch: int
+    dp_rank: int
+    dp: int
+
+    def micro_batches(self, device: torch.device) -> list[MicroBatch]:
+        indices = list(range(self.dp_rank, self.count, self.dp))
+        return [_stack([self.dataset[j] for j in indices[i:i + self.micro_batch]], device)
+                for i in range(0, len(indices), self.micro_batch)]
+
+
+def _stack(samples: list[dict], device: torch.device) -> MicroBatch:
+    return MicroBatch(
+        tokens=torch.stack([s["tokens"] for s in samples]).to(device, non_blocking=True),
+        labels=torch.stack([s["labels"] for s in samples]).to(device, non_blocking=True),
+        loss_mask=torch.stack([s["loss_mask"] for s in samples]).float().to(device, non_blocking=True))
 
 
 @dataclass
@@ -215,11 +262,5 @@ class PhaseData:
 
     def micro_batches(self, phase_step: int, device: torch.device) -> list[MicroBatch]:
         indices = self.sample_indices(phase_step)
-        out = []
-        for i in range(0, len(indices), self.micro_batch):
-            samples = [self.dataset[j] for j in indices[i:i + self.micro_batch]]
-            out.append(MicroBatch(
-                tokens=torch.stack([s["tokens"] for s in samples]).to(device, non_blocking=True),
-                labels=torch.stack([s["labels"] for s in samples]).to(device, non_blocking=True),
-                loss_mask=torch.stack([s["loss_mask"] for s in samples]).float().to(device, non_blocking=True)))
-        return out
+        return [_stack([self.dataset[j] for j in indices[i:i + self.micro_batch]], device)
+                for i in range(0, len(indices), self.micro_batch)]

@@ -122,11 +122,12 @@ class Progress:
             return
         text = (f"step {record['step']} [{record['phase_name']}] loss {record['loss']:.4f} "
                 f"lr {record['lr']:.2e} gnorm {record['grad_norm']:.3f} tok/s {record['tokens_per_s']:.0f} "
-                f"mfu {100 * record['mfu']:.2f}%")
+                f"mfu {100 * record['mfu']:.2f}%"
+                + (f" eval {record['eval_loss']:.4f} (ppl {record['eval_ppl']:.1f})" if "eval_loss" in record else ""))
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix_str(text.split("] ", 1)[1])
-        elif record["step"] % self.every == 0:
+        elif record["step"] % self.every == 0 or "eval_loss" in record:
             print(text, flush=True)
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""`python -m pretrain.plots RUN_DIR`: PNGs of loss, learning rate, throughput/MFU and expert load from
+"""`python -m pretrain.plots RUN_DIR`: PNGs of loss (with the validation loss), learning rate, throughput/MFU and expert load from
 RUN_DIR/train/metrics.jsonl into RUN_DIR/train/plots/ (also written at the end of every run)."""
 from __future__ import annotations
 
@@ -29,24 +29,30 @@ def make_plots(train_dir: str | Path) -> Path:
     steps = [r["step"] for r in records]
     boundaries = [r["step"] - 1 for prev, r in zip(records, records[1:]) if r["phase"] != prev["phase"]]
 
-    def figure(name: str, title: str, ylabel: str, series: dict[str, list], logy: bool = False):
+    def figure(name: str, title: str, ylabel: str, series: dict[str, list], logy: bool = False,
+               points: dict[str, tuple[list, list]] | None = None):
         fig, ax = plt.subplots(figsize=(8, 4.5))
         for label, ys in series.items():
             ax.plot(steps, ys, label=label, linewidth=1.2)
+        for label, (xs, ys) in (points or {}).items():
+            if xs:
+                ax.plot(xs, ys, "o-", label=label, linewidth=1.2, markersize=4)
         for b in boundaries:
             ax.axvline(b, color="grey", linestyle=":", linewidth=1)
         ax.set(title=title, xlabel="step", ylabel=ylabel)
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        if len(series) > 1:
+        if len(series) + len([p for p in (points or {}).values() if p[0]]) > 1:
             ax.legend()
         fig.tight_layout()
         fig.savefig(out / f"{name}.png", dpi=110)
         plt.close(fig)
 
-    figure("loss", "training loss (dotted: phase boundaries)", "loss",
-           {"loss": [r["loss"] for r in records], "lm loss": [r["lm_loss"] for r in records]})
+    evals = [r for r in records if "eval_loss" in r]
+    figure("loss", "training and validation loss (dotted: phase boundaries)", "loss",
+           {"loss": [r["loss"] for r in records], "lm loss": [r["lm_loss"] for r in records]},
+           points={"validation loss (held out)": ([r["step"] for r in evals], [r["eval_loss"] for r in evals])})
     figure("lr", "learning rate", "lr", {"lr": [r["lr"] for r in records]})
     figure("throughput", "throughput", "tokens/s (all ranks)", {"tokens/s": [r["tokens_per_s"] for r in records]})
     figure("mfu", "model FLOPs utilisation (vs measured matmul peak)", "MFU",

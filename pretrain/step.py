@@ -102,3 +102,21 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, 
     aux_loss = float(packed[1]) / global_sequences
     return StepResult(loss=lm_loss + aux_coef * aux_loss, lm_loss=lm_loss, aux_loss=aux_loss,
                       expert_counts=packed[2:].round().long().view_as(counts).cpu())
+
+
+@torch.no_grad()
+def evaluate(model, micro_batches: list[MicroBatch], *, tap: RouterTap, dp_group, autocast_dtype) -> tuple[float, int]:
+    """(mean token loss, tokens) of the validation micro-batches over all data-parallel ranks."""
+    device = micro_batches[0].tokens.device
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
+    for mb in micro_batches:
+        with amp:
+            logits = model(mb.tokens)
+        tap.pop()
+        token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
+        total[0] += (token_loss * mb.loss_mask.flatten()).sum().double()
+        total[1] += mb.loss_mask.sum().double()
+    if dist.get_world_size(dp_group) > 1:
+        dist.all_reduce(total, group=dp_group)
+    return float(total[0] / total[1].clamp_min(1.0)), int(total[1])

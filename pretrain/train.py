@@ -80,7 +80,7 @@ class Trainer:
         from model import Transformer, get_preset
         from pretrain import checkpoint as ckpt
         from pretrain.config import check_resume_config, config_digest
-        from pretrain.data import resolve_sources
+        from pretrain.data import DataError, resolve_sources
         from pretrain.metrics import MetricsLog, measure_matmul_peak, param_counts
         from pretrain.optim import build_optimizer
         from pretrain.mesh import init_mesh
@@ -100,6 +100,13 @@ class Trainer:
             ckpt.remove_stale(self.ckpt_root)
             atomic_write_json(self.train_dir / "config.json", self.config_dict)
         self.sources = resolve_sources(cfg.data, self.run_dir)
+        self.valid_sources = resolve_sources(cfg.data, self.run_dir, valid=True)
+        for s in self.valid_sources:
+            if (s.vocab_size, s.eod_id, s.tokenizer_sha256) != (self.sources[0].vocab_size, self.sources[0].eod_id,
+                                                               self.sources[0].tokenizer_sha256):
+                raise DataError(f"train.data.valid_sources: {s.directory} was tokenized with another tokenizer "
+                                f"than {self.sources[0].directory}")
+        self.validating = cfg.data.valid_fraction > 0 or bool(self.valid_sources)
         self.unfiltered = any(s.filter is None for s in self.sources)  # allowed by --allow-unfiltered only
 
         self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep, rt.device.type)
@@ -116,7 +123,7 @@ class Trainer:
         self.tap = RouterTap(self.model)
         self.optimizer = build_optimizer(self.plan.params, cfg.optim)
 
-        self.step, self.tokens, self.phase_index, self.data = 0, 0, None, None
+        self.step, self.tokens, self.phase_index, self.data, self.eval_data = 0, 0, None, None, None
         self.resume_meta = None
         latest = ckpt.latest_checkpoint(self.ckpt_root)
         if latest is not None:
@@ -173,6 +180,10 @@ class Trainer:
                          f"({self.mesh.dp} dp x {mb} micro x {accum} accum), "
                          f"{p.global_batch * p.seq_len} tokens/step, lr {p.lr:g}->{p.min_lr:g} warmup "
                          f"{p.warmup_steps}, {rope}, {model_flops_per_token(a, p.seq_len) / 1e6:.1f} MFLOP/token")
+        lines.append(f"  validation: {self.cfg.eval.sequences} sequences every {self.cfg.eval.every or '-'} steps and "
+                     f"at phase ends, from " + (", ".join(s.directory for s in self.valid_sources) if self.valid_sources
+                                                else f"the last {self.cfg.data.valid_fraction:g} of the documents")
+                     if self.validating else "  validation: none (train.data.valid_fraction = 0)")
         lines.append(f"  {'resuming from ' + str(latest) if latest else 'starting at step 0'}; "
                      f"steps {self.step} -> {self.stop_at} of {self.cfg.total_steps}")
         print("\n".join(lines), flush=True)
@@ -180,7 +191,7 @@ class Trainer:
     # ------------------------------------------------------------ phases
 
     def enter_phase(self, index: int) -> None:
-        from pretrain.data import DataError, PhaseData, build_dataset
+        from pretrain.data import DataError, EvalData, PhaseData, build_dataset
 
         if index == self.phase_index:
             return
@@ -189,9 +200,16 @@ class Trainer:
         # informational in the model; exported as max_position_embeddings = the context trained so far
         self.model.args = dataclasses.replace(
             self.model.args, max_seq_len=max(p.seq_len for p in self.cfg.phases[:index + 1]))
-        dataset = build_dataset(self.sources, seq_len=phase.seq_len, num_samples=phase.steps * phase.global_batch,
-                                seed=self.cfg.seed + index, cache_dir=self.train_dir / "data_cache")
+        _, micro, _ = phase.split(self.mesh.dp)
+        # the same number of validation micro-batches on every rank (expert parallel forwards together)
+        valid_count = -(-self.cfg.eval.sequences // (self.mesh.dp * micro)) * self.mesh.dp * micro
+        built = build_dataset(self.sources, seq_len=phase.seq_len, num_samples=phase.steps * phase.global_batch,
+                              seed=self.cfg.seed + index, cache_dir=self.train_dir / "data_cache",
+                              valid_fraction=self.cfg.data.valid_fraction, valid_sources=self.valid_sources,
+                              valid_samples=valid_count if self.validating else 0)
+        dataset, valid = built if self.validating else (built, None)
         self.data = PhaseData(dataset, phase, self.mesh.dp_rank, self.mesh.dp)
+        self.eval_data = EvalData(valid, valid_count, micro, self.mesh.dp_rank, self.mesh.dp) if valid else None
         recorded = (self.resume_meta or {}).get("data", {})
         if recorded.get("phase") == index and recorded.get("fingerprint") != self.data.fingerprint:
             raise DataError(f"the training data of phase {phase.name!r} changed since the checkpoint "
@@ -204,7 +222,7 @@ class Trainer:
         from pretrain.distributed import any_rank
         from pretrain.metrics import Progress, model_flops_per_token
         from pretrain.optim import lr_at, phase_of, phase_start, set_lr
-        from pretrain.step import forward_backward
+        from pretrain.step import evaluate, forward_backward
 
         cfg, mesh = self.cfg, self.mesh
         progress = Progress(self.stop_at, self.step, cfg.log.every, enabled=self.rt.rank == 0)
@@ -241,11 +259,16 @@ class Trainer:
                 "step_time_s": seconds, "unfiltered_data": self.unfiltered, "expert_load": load.tolist(),
                 "expert_imbalance": float((load.max(dim=1).values.float() / load.float().mean(dim=1)).max()),
             }
+            boundary = any(self.step == phase_start(cfg.phases, i + 1) for i in range(len(cfg.phases)))
+            if self.eval_data is not None and (boundary or self.step == self.stop_at
+                                               or (cfg.eval.every and self.step % cfg.eval.every == 0)):
+                eval_loss, eval_tokens = evaluate(self.model, self.eval_data.micro_batches(self.rt.device),
+                                                  tap=self.tap, dp_group=mesh.dp_group, autocast_dtype=self.autocast)
+                record.update(eval_loss=eval_loss, eval_ppl=math.exp(min(eval_loss, 50.0)), eval_tokens=eval_tokens)
             self.metrics.log(record)
             progress.update(record)
 
             signalled = any_rank(self.stop.received is not None, self.rt.device)
-            boundary = any(self.step == phase_start(cfg.phases, i + 1) for i in range(len(cfg.phases)))
             periodic = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
             if signalled or boundary or periodic or self.step == self.stop_at:
                 self.save(index, phase_step + 1)
@@ -319,6 +342,11 @@ def write_summary(train_dir: Path, *, state: str, checkpoint, hf_dir, plots_dir)
         "median_tokens_per_s": sorted(r["tokens_per_s"] for r in records)[len(records) // 2] if records else None,
         "unfiltered_data": any(r.get("unfiltered_data") for r in records),
     }
+    evals = [r for r in records if "eval_loss" in r]
+    if evals:
+        best = min(evals, key=lambda r: r["eval_loss"])
+        summary.update(final_eval_loss=evals[-1]["eval_loss"], final_eval_ppl=evals[-1]["eval_ppl"],
+                       best_eval_loss=best["eval_loss"], best_eval_step=best["step"])
     atomic_write_json(train_dir / "summary.json", summary)
     return summary
 

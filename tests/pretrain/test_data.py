@@ -167,3 +167,21 @@ def test_index_cache_holding_objects_is_rebuilt(tmp_path, gloo_world):
     again = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
     assert all(torch.equal(again[i]["tokens"], expected[i]) for i in range(20))
     np.load(victim, allow_pickle=False)  # rebuilt as a plain array
+
+
+def test_validation_documents_are_held_out_of_training(tmp_path, gloo_world):
+    sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize").parent)
+    train, valid = build_dataset(sources, seq_len=32, num_samples=64, seed=3, cache_dir=tmp_path / "cache",
+                                 valid_fraction=0.05, valid_samples=10)
+    inner = lambda ds: getattr(ds, "datasets", [ds])[0]  # noqa: E731  (a blend of one wraps its GPTDataset)
+    train_docs, valid_docs = set(inner(train).document_index.tolist()), set(inner(valid).document_index.tolist())
+    assert train_docs and valid_docs and not train_docs & valid_docs
+    n = sources[0].documents
+    assert max(train_docs) < min(valid_docs) and valid_docs <= set(range(n))  # the last documents, by index
+    assert len(valid) >= 10
+    assert torch.equal(valid[0]["tokens"], build_dataset(sources, seq_len=32, num_samples=64, seed=3,
+                                                         cache_dir=tmp_path / "cache2", valid_fraction=0.05,
+                                                         valid_samples=10)[1][0]["tokens"])  # deterministic
+    with pytest.raises(DataError, match="holds out no document"):
+        build_dataset(sources, seq_len=32, num_samples=64, seed=3, cache_dir=tmp_path / "cache3",
+                      valid_fraction=0.001, valid_samples=10)

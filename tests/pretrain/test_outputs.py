@@ -3,6 +3,7 @@ model.hf.load and transformers), and the pipeline stage's summary."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from common import config as cfgmod
 from model import get_preset
 from pretrain.metrics import model_flops_per_token
 from tests.conftest import run_cli
-from tests.pretrain.conftest import metrics, new_run
+from tests.pretrain.conftest import metrics, new_run, run_train
 
 
 def test_metrics_line_per_step(reference_run):
@@ -54,6 +55,28 @@ def test_hf_export_opens_in_model_hf_and_transformers(reference_run, tmp_path):
     assert early.args.yarn_factor == 1.0 and not torch.equal(early.output.weight, ours.output.weight)
 
 
+def test_hf_export_streams_layer_by_layer_into_shards(reference_run, tmp_path):
+    """A checkpoint of any size exports one layer at a time: with a small shard limit every layer lands in
+    its own file (the writer never held more), the index lists every tensor, and transformers opens it
+    with the same logits as the single-file export."""
+    import transformers
+    from model import hf
+    from pretrain.checkpoint import export_hf_from
+
+    out = export_hf_from(reference_run / "train/checkpoints/step-18", tmp_path / "sharded", max_shard_bytes=1)
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    files = sorted(p.name for p in out.glob("model-*.safetensors"))
+    layers = hf.load(reference_run / "train/hf").args.n_layers
+    assert len(files) == layers + 3 == len(set(index["weight_map"].values()))  # embeddings, layers, norm, head
+    single = hf.load(reference_run / "train/hf").state_dict()
+    sharded = hf.load(out).state_dict()
+    assert single.keys() == sharded.keys() and all(torch.equal(single[k], sharded[k]) for k in single)
+    theirs = transformers.GptOssForCausalLM.from_pretrained(out).eval()
+    tokens = torch.randint(0, 512, (1, 24), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (hf.load(out)(tokens) - theirs(tokens).logits).abs().max() < 1e-4
+
+
 def test_flops_per_token_by_hand():
     args = get_preset("tiny")
     D, V, L = 128, 512, 4
@@ -78,3 +101,22 @@ def test_pipeline_stage_trains_with_two_processes(runs_root):
     assert json.loads((run_dir / "train/summary.json").read_text()) == summary
     assert (run_dir / "train/hf/config.json").is_file()
     assert json.loads((run_dir / "train/checkpoints/step-3/meta.json").read_text())["mesh"]["dp"] == 2
+
+
+def test_validation_loss_in_metrics_plots_and_summary(reference_run):
+    rows = [json.loads(x) for x in (reference_run / "train/metrics.jsonl").read_text().splitlines()]
+    evals = {r["step"]: r for r in rows if "eval_loss" in r}
+    assert sorted(evals) == [12, 18]  # eval.every 20 > 18 steps: the phase ends only
+    for r in evals.values():
+        assert math.isfinite(r["eval_loss"]) and r["eval_ppl"] == pytest.approx(math.exp(r["eval_loss"]))
+        assert r["eval_tokens"] > 0
+    summary = json.loads((reference_run / "train/summary.json").read_text())
+    assert summary["final_eval_loss"] == evals[18]["eval_loss"]
+    assert summary["best_eval_step"] in evals
+
+
+def test_no_validation_when_nothing_is_held_out(runs_root):
+    run = new_run(runs_root, "no-valid")
+    run_train(1, "--preset", "tiny", "--run-dir", run, "--max-steps", 2, "data.valid_fraction=0", "log.plots=false",
+              'checkpoint.export_hf="none"')
+    assert not any("eval_loss" in json.loads(x) for x in (run / "train/metrics.jsonl").read_text().splitlines())
