@@ -9,7 +9,7 @@ from common import config as cfgmod
 from common.io import atomic_write_json, canonical_json, naming, read_json, sweep_temp_files
 from common.paths import refuse_escaping_links
 from common.progress import print_table
-from pipeline.stage import RunContext, execute_task, read_marker, verify_input_shards
+from pipeline.stage import RunContext, execute_task, load_stats, read_marker, verify_input_shards
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
 
 # keys that change how a run executes, not what it produces
@@ -98,8 +98,13 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
     sweep_temp_files(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
     stats = stage.finalize(run, results)
     stats = {"stage": name, **stats}
-    from pipeline.ledger import Books
+    from pipeline.ledger import Books, BooksError
     Books.from_dict(stats).check(f"stage {name}")
+    prev = stats.get("input_stage")
+    prev_stats = load_stats(run, prev) if prev else None
+    if prev_stats is not None and prev_stats.get("kept") != stats["in"]:  # no document lost between stages
+        raise BooksError(f"stage {name}: books do not balance with its input: in={stats['in']} but stage "
+                         f"{prev} kept {prev_stats.get('kept')} ({run.stage_dir(prev) / 'stats.json'})")
     stage_dir = run.stage_dir(name)
     atomic_write_json(stage_dir / "stats.json", stats)
     wall = time.perf_counter() - t0

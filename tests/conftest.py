@@ -33,19 +33,35 @@ def cli_env() -> dict:
     return env
 
 
-def kill_9_once_started(args, started: Path, delay_s: float, timeout: float) -> None:
-    """Run `python ARGS` in its own process group, wait until `started` exists (real work has begun),
-    then `delay_s` more, and kill -9 the whole group."""
+def kill_9_mid_run(args, *, started: Path, final: Path, seed: int, max_delay_s: float, timeout: float,
+                   reset=None, attempts: int = 6) -> dict:
+    """Run `python ARGS` in its own process group, wait until `started` exists (real work has begun), then
+    a seeded random delay in [0, max_delay_s), and kill -9 the whole group. The kill must land mid-run:
+    the process was still running (it died of the signal) and `final` (the marker its end writes) did
+    not exist. When the work finished first, `reset()` restores the starting state and the trial is
+    repeated with a new seeded moment, shorter each time; it fails after `attempts` tries, so no trial
+    passes having killed nothing. Returns {attempt, delay_s} of the kill that landed."""
+    import random
     import signal
     import time
-    proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=cli_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + timeout
-    while not started.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(delay_s)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    rng = random.Random(seed)
+    for attempt in range(attempts):
+        delay = rng.uniform(0.0, max_delay_s) / 2 ** attempt
+        if attempt and reset is not None:
+            reset()
+        proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=cli_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + timeout
+        while not started.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(delay)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if proc.wait() == -signal.SIGKILL and not final.exists():
+            return {"attempt": attempt, "delay_s": round(delay, 3)}
+    raise AssertionError(f"the kill never landed mid-run in {attempts} attempts: {' '.join(map(str, args))}")
 
 
 def run_cli(*args, check=True, timeout=600, **kw) -> subprocess.CompletedProcess:

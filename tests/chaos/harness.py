@@ -190,33 +190,51 @@ def wait_for_markers(proc: subprocess.Popen, run_dir: Path, stages: tuple[str, .
         time.sleep(0.005)
 
 
-def interrupt_trial(ref: Reference, cs: ChaosStage, sig: int, seed: int, where: Path) -> dict:
+def final_marker(run: Path, cs: ChaosStage) -> Path:
+    """The file the last stage of `cs` writes when it ends (after it, the run has nothing left to do)."""
+    last = cs.stages[-1]
+    return run / last / ("audit.json" if last == "audit" else "stats.json")
+
+
+def interrupt_trial(ref: Reference, cs: ChaosStage, sig: int, seed: int, where: Path, attempts: int = 6) -> dict:
     """Start the stage, send `sig` to its process group at a seeded random moment, re-run, compare.
 
     The moment is drawn in progress, not wall time, so it lands inside the work however loaded the
     machine is: after k of the reference's n task markers (k uniform in 0..n), plus a uniform extra
     delay of up to one task's share of the reference's wall time (all of it for a stage without
-    markers, like the audit).
+    markers, like the audit). The signal must land mid-run (the group still working, the last stage's
+    final file not written, and the run not reporting success): when it did not, the trial starts
+    again from a fresh copy with a new seeded moment (the extra delay halved each time), and after
+    `attempts` tries it fails, so no trial passes having interrupted nothing.
     """
     rng = random.Random(seed)
     n = markers(ref.run_dir, cs.stages)
-    k = rng.randint(0, n)
-    extra = rng.uniform(0.0, ref.work_seconds(cs) / (n + 1))
-    run = ref.seed_run(cs, where)
-    before = invocations(run)
-    proc = start(command(run, cs.stages), where / "interrupted.log")
-    wait_for_work(proc, run, before)
-    t0 = time.monotonic()
-    wait_for_markers(proc, run, cs.stages, k)
-    time.sleep(extra)
-    finished_first = proc.poll() is not None
-    kill_at = time.monotonic() - t0
-    done_tasks = markers(run, cs.stages)
-    stop_s = signal_group(proc, sig)
-    rc = proc.returncode
+    share = ref.work_seconds(cs) / (n + 1)
+    for attempt in range(attempts):
+        k = rng.randint(0, n)
+        extra = rng.uniform(0.0, share) / 2 ** attempt
+        if attempt:
+            shutil.rmtree(where / RUN_NAME)
+        run = ref.seed_run(cs, where)
+        before = invocations(run)
+        proc = start(command(run, cs.stages), where / "interrupted.log")
+        wait_for_work(proc, run, before)
+        t0 = time.monotonic()
+        wait_for_markers(proc, run, cs.stages, k)
+        time.sleep(extra)
+        finished_first = proc.poll() is not None or final_marker(run, cs).exists()
+        kill_at = time.monotonic() - t0
+        done_tasks = markers(run, cs.stages)
+        stop_s = signal_group(proc, sig)
+        rc = proc.returncode
+        if not finished_first and rc != 0 and (sig != signal.SIGKILL or rc == -signal.SIGKILL):
+            break
+    else:
+        raise AssertionError(f"{cs.name}: {signal.Signals(sig).name} never landed mid-run in {attempts} attempts "
+                             f"(seed {seed}); the stage finishes before the drawn moments")
     differences = finish_and_compare(ref, cs, run, where)
-    return {"stage": cs.name, "signal": signal.Signals(sig).name, "seed": seed,
+    return {"stage": cs.name, "signal": signal.Signals(sig).name, "seed": seed, "attempt": attempt,
             "after_markers": k, "of_markers": n, "then_s": round(extra, 3), "signal_at_s": round(kill_at, 3),
-            "finished_before_signal": finished_first, "markers_at_signal": done_tasks,
+            "finished_before_signal": False, "markers_at_signal": done_tasks,
             "exit_code": rc, "group_stopped_in_s": round(stop_s, 3),
             "identical": not differences, "differences": differences[:20], "dir": str(where)}

@@ -41,9 +41,12 @@ def _run_until_it_fails(run, cs, log, preexec_fn=None) -> str:
 def _assert_no_marker_for_the_failed_task(run, stages, out) -> str:
     """The failed task (named in the error) has no marker; every marker left vouches for intact files."""
     failed = re.search(r"(\w+)/(\w+) task (\d+) failed", out)
-    if failed:
+    if failed:   # inside a task: that task has no completion marker
         stage, step, index = failed.groups()
         assert not (run / stage / "_tasks" / step / f"{int(index):05d}.json").exists(), failed.group(0)
+    else:        # outside one (a stage's own files): the run must not look finished
+        final = run / stages[-1] / ("audit.json" if stages[-1] == "audit" else "stats.json")
+        assert not final.exists(), f"{final} was written though the run failed"
     for s in stages:
         for m in (run / s / "_tasks").glob("*/*.json"):
             for rel, digest in orjson.loads(m.read_bytes())["outputs"].items():

@@ -3,7 +3,6 @@ or damaged at any byte, files that cannot be opened. Each bad record ends quaran
 exact reason, file and line; the run never crashes and the books balance."""
 import gzip
 import os
-import resource
 import subprocess
 import sys
 
@@ -72,12 +71,14 @@ def test_a_100mb_line_is_quarantined_as_text_too_large_with_file_and_line_in_bou
     _write_huge_line(src, compress)
     run = tmp_path / "run"
     # in a child process (one worker: the task runs in it), so its peak memory can be read
-    code = ("import sys\nfrom tests.pipeline.helpers import run_stages\n"
-            "run_stages(sys.argv[1], [sys.argv[2]], workers=1)")
+    # (its own peak, printed by itself: RUSAGE_CHILDREN here would be the largest child this worker ever reaped)
+    code = ("import resource, sys\nfrom tests.pipeline.helpers import run_stages\n"
+            "run_stages(sys.argv[1], [sys.argv[2]], workers=1)\n"
+            "print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     proc = subprocess.run([sys.executable, "-c", code, str(run), str(src)], cwd=REPO, env=cli_env(),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak_mb = int(proc.stdout.split("peak_kb")[-1].split()[0]) / 1024
     rows = ledger_rows(run, "ingest")
     assert [(r["id"], r["decision"], r["reason"]) for r in rows] == [
         (f"huge{suffix}:1", R.QUARANTINED, R.TEXT_TOO_LARGE), ("next", R.KEPT, "")]

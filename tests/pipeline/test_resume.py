@@ -1,11 +1,11 @@
 """Determinism across worker counts, kill -9 + resume, corrupted outputs, changed configs."""
 import os
-import random
+import shutil
 
 import pytest
 
 from common.config import ConfigError
-from tests.conftest import kill_9_once_started, run_cli, tree_digest
+from tests.conftest import kill_9_mid_run, run_cli, tree_digest
 from tests.pipeline.helpers import run_stages
 
 STAGES = "ingest,dedupe"
@@ -30,10 +30,11 @@ def test_workers_1_and_2_give_identical_files(tmp_path, reference):
 
 
 def test_kill_9_mid_run_then_rerun_gives_identical_files(tmp_path, reference):
-    rng = random.Random(int(os.environ.get("KILL_SEED", "3")))
     run = tmp_path / "killed"
-    kill_9_once_started(["-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--stages", STAGES,
-                         "--workers", "2"], run / "ingest" / "_tasks", rng.uniform(0.0, 2.5), timeout=60)
+    kill_9_mid_run(["-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--stages", STAGES,
+                    "--workers", "2"], started=run / "ingest" / "_tasks", final=run / "dedupe" / "stats.json",
+                   seed=int(os.environ.get("KILL_SEED", "3")), max_delay_s=2.5, timeout=60,
+                   reset=lambda: shutil.rmtree(run, ignore_errors=True))
     _run(run, workers=2)
     assert tree_digest(run) == reference
 
@@ -79,3 +80,21 @@ def test_books_and_ledger_rows_agree_for_every_stage(tmp_path):
         st = stats(run, stage)
         recount = books_from_ledger(run / stage).to_dict()
         assert recount == {k: st[k] for k in ("in", "kept", "removed", "quarantined")}
+
+
+def test_a_document_lost_between_stages_fails_the_books_check(tmp_path):
+    """The end-of-stage books check runs: a stage whose input count differs from what its input stage
+    kept (here: the input stage's record says one more document than its shards hold) fails, naming
+    both counts, and writes no stats.json."""
+    import json
+    run = tmp_path / "lost"
+    run_cli("-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--stages", "ingest", "--workers", 1)
+    stats = run / "ingest" / "stats.json"
+    data = json.loads(stats.read_text())
+    data["kept"] += 1
+    stats.write_text(json.dumps(data))
+    proc = run_cli("-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--stages", "dedupe",
+                   "--workers", 1, check=False)
+    assert proc.returncode != 0
+    assert "books do not balance with its input" in proc.stderr and f"kept {data['kept']}" in proc.stderr
+    assert not (run / "dedupe" / "stats.json").exists()

@@ -1,11 +1,10 @@
 """Tokenize outputs are byte-identical whatever the worker count, after kill -9 + resume, and after damage."""
 import os
-import random
 import shutil
 
 import pytest
 
-from tests.conftest import kill_9_once_started, run_cli, tree_digest
+from tests.conftest import kill_9_mid_run, run_cli, tree_digest
 
 # small batches and zarr chunks so the multi-batch and multi-chunk paths run; short sequences so some split
 SETS = ["tokenize.allow_unfiltered=true", "tokenize.vocab_size=2048", "tokenize.max_sequence_tokens=128",
@@ -58,9 +57,14 @@ def test_workers_1_and_2_give_identical_files(reference, two_workers):
 
 def test_kill_9_during_tokenize_then_rerun_gives_identical_files(ingested, reference, tmp_path):
     run = _copy(ingested, tmp_path / "killed")
-    rng = random.Random(int(os.environ.get("KILL_SEED", "5")))
-    kill_9_once_started(_args(run, "tokenize", 2), run / "tokenize" / "_tasks" / "encode", rng.uniform(0.0, 1.5),
-                        timeout=120)
+
+    def reset():
+        shutil.rmtree(run)
+        _copy(ingested, run)
+
+    kill_9_mid_run(_args(run, "tokenize", 2), started=run / "tokenize" / "_tasks" / "encode",
+                   final=run / "tokenize" / "stats.json", seed=int(os.environ.get("KILL_SEED", "5")),
+                   max_delay_s=1.5, timeout=120, reset=reset)
     _tokenize(run, workers=2)
     assert tree_digest(run) == reference
 
