@@ -41,12 +41,17 @@ def launch(train_args: list[str], *, nproc: int, run_dir: str | Path, env: dict 
            nodes: dict | None = None) -> int:
     """Run the trainer to completion; returns its exit code (75 = checkpointed on a signal)."""
     started = time.time()
-    proc = subprocess.Popen(command(train_args, nproc, nodes), env=env)
+    cmd = command(train_args, nproc, nodes)
+    torchrun = "torch.distributed.run" in cmd  # one process of a multi-node job runs under torchrun too
+    # Under srun, slurmstepd signals every process of the step, torchrun too: torchrun would die of USR1
+    # and orphan its workers, so it starts with USR1 ignored (the trainer installs its own handler).
+    ignore_usr1 = (lambda: signal.signal(signal.SIGUSR1, signal.SIG_IGN)) if torchrun else None
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=ignore_usr1)
 
     def forward(signum, _frame):
         # torchrun traps TERM/INT/HUP/QUIT (and passes TERM on to its workers) but dies on USR1, which
         # would orphan the workers: it gets TERM instead; the trainer treats both alike.
-        proc.send_signal(signal.SIGTERM if signum == signal.SIGUSR1 and nproc > 1 else signum)
+        proc.send_signal(signal.SIGTERM if signum == signal.SIGUSR1 and torchrun else signum)
 
     previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:

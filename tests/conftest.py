@@ -49,6 +49,8 @@ def kill_9_mid_run(args, *, started: Path, final: Path, seed: int, max_delay_s: 
         delay = rng.uniform(0.0, max_delay_s) / 2 ** attempt
         if attempt and reset is not None:
             reset()
+        if started.exists():  # else the wait below would not wait for this attempt's work to begin
+            raise AssertionError(f"{started} exists before the run starts: reset() must restore the start")
         proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=cli_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + timeout
