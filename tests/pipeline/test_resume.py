@@ -98,3 +98,16 @@ def test_a_document_lost_between_stages_fails_the_books_check(tmp_path):
     assert proc.returncode != 0
     assert "books do not balance with its input" in proc.stderr and f"kept {data['kept']}" in proc.stderr
     assert not (run / "dedupe" / "stats.json").exists()
+
+
+def test_every_data_stage_and_the_audit_give_identical_files_for_1_and_2_workers(tmp_path):
+    """Worker-count invariance beyond ingest and dedupe: cbrn, tokenize and the audit too (the run
+    directories share their name: the audit records it)."""
+    digests = []
+    for workers in (1, 2):
+        run = tmp_path / f"w{workers}" / "run"
+        run_cli("-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--stages",
+                "ingest,dedupe,cbrn,tokenize,audit", "--workers", workers)
+        digests.append(tree_digest(run))
+    assert any(k.startswith("cbrn/") for k in digests[0]) and any(k.startswith("audit/") for k in digests[0])
+    assert digests[0] == digests[1]

@@ -1,4 +1,5 @@
-"""The pipeline on a real SLURM cluster (one node): chain, cancel + resubmit, hostile names."""
+"""The pipeline on a real SLURM cluster (one node): every stage through sbatch equals the local executor
+byte for byte; cancel + resubmit; hostile names."""
 import json
 import subprocess
 import time
@@ -10,7 +11,7 @@ from tests.pipeline.helpers import assert_books, stats
 from tests.slurm.conftest import wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-STAGES = "ingest,dedupe"
+STAGES = "ingest,dedupe,cbrn,tokenize,audit"  # every data stage and the audit
 
 
 @pytest.fixture(scope="module")
