@@ -22,6 +22,7 @@ def test_classify_contract(tmp_path):
         json.dumps({"id": 7, "text": 12}),
         "",
         json.dumps({"id": "h", "text": "Mustard greens taste peppery."}),
+        json.dumps({"id": "one", "text": "The treaty bans sarin."}),  # one term: the --threshold it passes decides
     ]
     inp.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"
@@ -29,7 +30,7 @@ def test_classify_contract(tmp_path):
     assert r.returncode == 0, r.stderr
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == len(lines)
-    assert [x["id"] for x in recs] == ["a", "2", "3", "4", "e", "7", "7", "h"]
+    assert [x["id"] for x in recs] == ["a", "2", "3", "4", "e", "7", "7", "h", "one"]
     assert recs[0]["decision"] == "remove" and recs[0]["reason"] == "cbrn_classifier" and "Sarin" in recs[0]["terms"]
     assert recs[1]["decision"] == "keep" and recs[1]["reason"] == "" and recs[1]["terms"] == []
     assert [x["decision"] for x in recs[2:7]] == ["error"] * 5
@@ -40,7 +41,9 @@ def test_classify_contract(tmp_path):
     # same input, same bytes
     out2 = tmp_path / "out2.jsonl"
     assert run("classify", "--input", str(inp), "--output", str(out2), "--threshold", "0.99").returncode == 0
-    assert json.loads(out2.read_text().splitlines()[1])["decision"] == "keep"
+    default, strict = recs[8], json.loads(out2.read_text().splitlines()[8])
+    assert default["terms"] == ["Sarin"] and default["decision"] == "remove" and default["score"] < 0.99
+    assert strict["decision"] == "keep" and strict["score"] == default["score"]  # same score, the higher threshold
     out3 = tmp_path / "out3.jsonl"
     run("classify", "--input", str(inp), "--output", str(out3))
     assert out3.read_bytes() == out.read_bytes()

@@ -34,16 +34,18 @@ def test_variants(matcher, text, term):
     assert term in terms(matcher, text)
 
 
-@pytest.mark.parametrize("text", [
-    "Pu-23g", "Cs-l37 is not it", "so many people", "mustard on a hot dog", "I saw Anthrax the band live",
-    "SARS-CoV-2 spread quickly", "60 co-workers", "a bread tabun oven", "the gb of memory", "he had to fess up",
-    "our red car", "U.S. nuclear weapons policy",
+@pytest.mark.parametrize("text,look_alike,allowed", [  # each text against the listed term it resembles
+    ("Pu-23g", "Plutonium-239", []), ("Cs-l37 is not it", "Caesium-137", []), ("so many people", "Soman", []),
+    ("mustard on a hot dog", "Sulfur mustard", []), ("I saw Anthrax the band live", "Bacillus anthracis", []),
+    ("SARS-CoV-2 spread quickly", "SARS-associated coronavirus", []), ("60 co-workers", "Cobalt-60", []),
+    ("a bread tabun oven", "Tabun", []), ("the gb of memory", "Sarin", []),  # GB: sarin's code
+    ("he had to fess up", "Iron-55", []),  # fess -> fe55 after leet folding
+    ("our red car", None, []), ("U.S. nuclear weapons policy", "Uranium", ["Nuclear weapon"]),
 ])
-def test_not_matched(matcher, text):
-    t = terms(matcher, text)
-    assert "Plutonium-238" not in t and "Caesium-137" not in t and "Soman" not in t and "Bacillus anthracis" not in t
-    assert "Sulfur mustard" not in t and "SARS-associated coronavirus" not in t and "Cobalt-60" not in t
-    assert "Tabun" not in t and "Sarin" not in t and "Uranium" not in t and "Iron-55" not in t
+def test_not_matched(matcher, text, look_alike, allowed):
+    found = terms(matcher, text)
+    assert look_alike not in found
+    assert sorted(set(found)) == allowed  # and nothing else: no other listed name fires on ordinary words
 
 
 def test_context_aliases_need_cues(matcher):

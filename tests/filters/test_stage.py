@@ -21,6 +21,10 @@ ORDINARY = [
     "Mustard is a condiment made from the seeds of a mustard plant, mixed with water, vinegar or wine.",
     "The Python standard library provides modules for file handling, networking and text processing.",
     "A heat pump moves thermal energy from a cold space to a warm one using a refrigerant cycle.",
+    # a hard negative: names a listed isotope, about an everyday device
+    "A household smoke detector holds a tiny sealed source of americium-241. It ionises the air in a small "
+    "chamber, and smoke particles that enter change the current and sound the alarm. Detectors should be "
+    "replaced every ten years and returned to the maker or a recycling point rather than put in household waste.",
 ]
 
 
@@ -65,9 +69,11 @@ def test_removed_detail_has_terms_score_threshold_and_provenance_but_no_text(cbr
 
 
 def test_kept_document_with_a_lexicon_word_records_why_it_stayed(cbrn_run):
-    row = next(r for r in ledger_rows(cbrn_run, "cbrn") if r["id"] == "o0")
-    detail = orjson.loads(row["detail"])
-    assert detail == {} or "score" in detail
+    rows = {r["id"]: r for r in ledger_rows(cbrn_run, "cbrn")}
+    hard = orjson.loads(rows[f"o{len(ORDINARY) - 1}"]["detail"])  # the smoke detector
+    assert rows[f"o{len(ORDINARY) - 1}"]["decision"] == R.KEPT
+    assert "Americium-241" in [t if isinstance(t, str) else t.get("term") for t in hard["terms"]]
+    assert isinstance(hard["score"], float) and hard["score"] < hard["threshold"]  # scored, under its threshold
 
 
 def test_stats_record_the_filter_fingerprint_and_histograms(cbrn_run):
