@@ -313,6 +313,11 @@ def test_evaluation_on_a_labeled_set_without_showing_its_texts(run, tmp_path):
     ev = audit["evaluation"]
     assert ev["n"] == 12 and ev["tp"] + ev["fn"] == 6 and ev["fp"] + ev["tn"] == 6
     assert 0 <= ev["recall"] <= 1 and 0 <= ev["fpr"] <= 1 and ev["fingerprint_matches_run"]
+    # the policy's own point on its ROC curve (remove when score / threshold >= 1) is the recall and FPR
+    # the report states
+    roc = ev["curves"]["policy_margin"]
+    at = max(i for i, t in enumerate(roc["thresholds"]) if t >= 1) if any(t >= 1 for t in roc["thresholds"]) else None
+    assert (roc["tpr"][at], roc["fpr"][at]) == (ev["recall"], ev["fpr"]) if at is not None else ev["tp"] + ev["fp"] == 0
     assert (run_dir / "audit" / "evaluation.png").is_file() and "evaluation" in audit["plots"]
     page = (run_dir / "audit" / "report.html").read_text(encoding="utf-8")
     assert f"<td class=\"nw\">recall</td><td class=\"nw\">{ev['recall']:.4f}</td>" in page
@@ -329,3 +334,14 @@ def test_cli_exit_codes(run, tmp_path):
     assert proc.returncode == 1 and "BOOKS MISMATCH" in proc.stderr
     assert proc.stdout.strip().endswith("audit/report.html")      # written all the same
     assert len(read_json(run_dir / "audit" / "audit.json")["cbrn"]["sample"]) <= 3
+
+
+def test_roc_and_pr_points_by_hand():
+    """The evaluation's curves on four scores worked out by hand (ties share one point)."""
+    import numpy as np
+    from filters.evaluate import curves
+    c = curves(np.array([0.9, 0.8, 0.8, 0.3]), np.array([1, 0, 1, 0]))
+    assert c["thresholds"] == [0.9, 0.8, 0.3]
+    assert c["tpr"] == [0.5, 1.0, 1.0] and c["fpr"] == [0.0, 0.5, 1.0]
+    assert c["precision"] == pytest.approx([1.0, 2 / 3, 0.5])
+    assert c["roc_auc"] == pytest.approx(0.5 * 0.75 + 0.5 * 1.0)  # (0,0)-(0,.5)-(.5,1)-(1,1)
