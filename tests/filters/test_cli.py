@@ -54,3 +54,22 @@ def test_train_refuses_dev(tmp_path):
     dev.write_text(json.dumps({"text": "x", "label": 1}) + "\n")
     r = run("train", "--data", str(dev), "--out", str(tmp_path / "m.ftz"))
     assert r.returncode != 0 and "dev" in (r.stderr + r.stdout)
+
+
+def test_evaluate_prints_the_numbers_and_writes_the_plot_and_json(tmp_path):
+    """`evaluate --plot --json`: the printed recall/FPR are the counts of the labeled rows, the JSON holds
+    the same, and the PNG is a real image."""
+    rows = [{"text": "The treaty bans sarin.", "label": 1}, {"text": "Tabun, soman and sarin.", "label": 1},
+            {"text": "A household smoke detector holds a tiny sealed source of americium-241.", "label": 0},
+            {"text": "The football team won the cup.", "label": 0}]
+    data = tmp_path / "labeled.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    png, out = tmp_path / "roc.png", tmp_path / "eval.json"
+    r = run("evaluate", "--data", str(data), "--plot", str(png), "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert (res["n"], res["positives"], res["negatives"]) == (4, 2, 2)
+    assert res["tp"] + res["fn"] == 2 and res["fp"] + res["tn"] == 2
+    assert res["recall"] == res["tp"] / 2 and res["fpr"] == res["fp"] / 2
+    assert f"recall={res['recall']:.4f} fpr={res['fpr']:.4f}" in r.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

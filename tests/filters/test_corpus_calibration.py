@@ -121,3 +121,16 @@ def test_random_order_of_batch_does_not_change_decisions(cbrn_filter):
     random.Random(1).shuffle(perm)
     b = cbrn_filter.decide_batch([texts[i] for i in perm])
     assert [b[perm.index(i)].to_dict() for i in range(len(texts))] == a
+
+
+@needs_shared
+@pytest.mark.slow
+def test_make_cbrn_model_rebuilds_the_shipped_model_byte_for_byte(tmp_path):
+    """README: `make cbrn-model` rebuilds the shipped model from ../shared/data; the same bytes come out
+    (model and metadata, but for the file name the metadata records)."""
+    from tests.conftest import REPO, run_cli
+    out = tmp_path / "cbrn_default.ftz"
+    run_cli("-m", "filters.cbrn", "build-default", "--out", out, timeout=900)
+    shipped = REPO / "filters" / "models" / "cbrn_default.ftz"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads(shipped.with_suffix(".json").read_text())

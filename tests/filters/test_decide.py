@@ -92,3 +92,25 @@ def test_config_section_and_validation():
         build(CbrnConfig, {"treshold": 0.5}, "[cbrn]")
     with pytest.raises(ConfigError, match="cbrn.chunk_overlap_words"):
         build(CbrnConfig, {"chunk_words": 10, "chunk_overlap_words": 10}, "[cbrn]")
+
+
+def test_blocklist_alone_removes_a_dense_list_of_high_concern_names(cbrn_filter):
+    """A bare list of three Schedule-1 names scores low with the classifier but is removed on the
+    blocklist (reason cbrn_blocklist); two names, or a higher configured minimum, keep it."""
+    dense = cbrn_filter.decide("Tabun, soman and sarin.")
+    assert dense.score < dense.threshold  # the classifier alone would keep it
+    assert (dense.decision, dense.reason) == ("remove", reasons.CBRN_BLOCKLIST)
+    assert dense.detail["high_concern"]["distinct"] == 3
+    assert cbrn_filter.decide("Tabun and sarin.").decision == "keep"
+    stricter = CbrnFilter.from_config(CbrnConfig(blocklist_min_high_terms=4))
+    assert stricter.decide("Tabun, soman and sarin.").decision == "keep"
+
+
+def test_the_strong_threshold_applies_from_strong_min_terms_distinct_terms(cbrn_filter):
+    pol = cbrn_filter.policy()
+    assert pol["threshold_strong"] < pol["threshold"]
+    one, two = cbrn_filter.decide("The treaty bans sarin."), cbrn_filter.decide("The treaty bans sarin and soman.")
+    assert (one.detail["n_terms"], one.threshold) == (1, pol["threshold"])
+    assert (two.detail["n_terms"], two.threshold) == (2, pol["threshold_strong"])
+    lenient = CbrnFilter.from_config(CbrnConfig(strong_min_terms=3))
+    assert lenient.decide("The treaty bans sarin and soman.").threshold == lenient.policy()["threshold"]

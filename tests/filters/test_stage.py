@@ -66,6 +66,9 @@ def test_removed_detail_has_terms_score_threshold_and_provenance_but_no_text(cbr
     removed = list(read_jsonl(next((cbrn_run / "cbrn" / "removed").glob("*.jsonl.zst"))))
     assert {r["id"] for r in removed} == {f"t{i}" for i in range(len(TOPIC))}
     assert all("text" not in r and len(r["sha256"]) == 64 for r in removed)
+    # where each came from: the input file and line (t{i} is line i + 1 of docs.jsonl)
+    assert {(r["id"], r["source"], r["line"]) for r in removed} == {(f"t{i}", "docs.jsonl", i + 1)
+                                                                     for i in range(len(TOPIC))}
 
 
 def test_kept_document_with_a_lexicon_word_records_why_it_stayed(cbrn_run):

@@ -120,3 +120,29 @@ def test_no_validation_when_nothing_is_held_out(runs_root):
     run_train(1, "--preset", "tiny", "--run-dir", run, "--max-steps", 2, "data.valid_fraction=0", "log.plots=false",
               'checkpoint.export_hf="none"')
     assert not any("eval_loss" in json.loads(x) for x in (run / "train/metrics.jsonl").read_text().splitlines())
+
+
+def test_run_summary_reports_what_the_run_files_hold(runs_root, capsys):
+    """The summary a run ends with (README: documents in, removed per reason, tokens, loss, validation,
+    report and plots, a greedy sample), every number equal to the file it comes from."""
+    from pipeline.summary import print_summary
+    from tests.pretrain.conftest import pipeline_run
+    import shutil
+    run = runs_root / "summary"
+    if not run.exists():
+        shutil.copytree(pipeline_run("filtered"), run, ignore=shutil.ignore_patterns("logs"))
+        run_train(1, "--preset", "tiny", "--run-dir", run, "--max-steps", 4, "checkpoint.export_hf=\"final\"")
+    out = print_summary(run)
+    text = capsys.readouterr().out
+    for stage in ("ingest", "dedupe", "cbrn", "tokenize"):
+        st = json.loads((run / stage / "stats.json").read_text())
+        line = next(x for x in text.splitlines() if x.startswith(stage + " "))
+        assert line.split()[1:3] == [str(st["in"]), str(st["kept"])], line
+        for reason, n in {**st["removed"], **st["quarantined"]}.items():
+            assert f"{reason} {n}" in line, (reason, line)
+    manifest = json.loads((run / "tokenize/manifest.json").read_text())
+    train = json.loads((run / "train/summary.json").read_text())
+    assert out["tokens"] == manifest["tokens"] and f"{manifest['tokens']:,} in" in text and "CBRN-filtered" in text
+    assert out["final_loss"] == train["final_loss"] and f"{train['steps']} steps" in text
+    assert f"loss {train['final_eval_loss']:.3f}" in text and "held-out" in text
+    assert str(run / "train/plots") in text and isinstance(out["sample"], str) and out["sample"]
