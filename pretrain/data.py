@@ -125,23 +125,24 @@ def warn_unfiltered(path: Path, why: str = "") -> None:
     logging.getLogger("pretrain").warning("training on unfiltered data: %s", path)
 
 
-def resolve_sources(cfg: DataConfig, run_dir: str | Path, *, valid: bool = False) -> list[TokenizedSource]:
-    """The configured blend (default: RUN_DIR/tokenize), every manifest checked, one tokenizer for all;
-    with `valid`, the validation sources instead (empty when none are configured)."""
+def resolve_sources(cfg: DataConfig, run_dir: str | Path, *, valid: bool = False,
+                    like: TokenizedSource | None = None) -> list[TokenizedSource]:
+    """The configured blend (default: RUN_DIR/tokenize), every manifest checked, one tokenizer for all
+    (and the same as `like`'s, when given); with `valid`, the validation sources instead (empty when
+    none are configured)."""
     entries = [(s.path, s.weight) for s in cfg.valid_sources] if valid else \
         [(s.path, s.weight) for s in cfg.sources] or [("tokenize", 1.0)]
     sources = []
     for p, w in entries:
         directory = Path(p) if Path(p).is_absolute() else Path(run_dir) / p
         sources.append(read_manifest(directory, weight=w, allow_unfiltered=cfg.allow_unfiltered))
-    if not sources:
-        return sources
-    first = sources[0]
-    for s in sources[1:]:
+    first = like or (sources[0] if sources else None)
+    for s in sources:
         for key in ("vocab_size", "eod_id", "tokenizer_sha256"):
             if getattr(s, key) != getattr(first, key):
-                raise DataError(f"train.data.sources: {s.directory} has {key}={getattr(s, key)!r} but "
-                                f"{first.directory} has {getattr(first, key)!r}; a blend needs one tokenizer")
+                raise DataError(f"train.data.{'valid_sources' if valid else 'sources'}: {s.directory} has "
+                                f"{key}={getattr(s, key)!r} but {first.directory} has {getattr(first, key)!r}; "
+                                f"training and validation data need one tokenizer")
     return sources
 
 

@@ -3,8 +3,8 @@
 Normalisation makes the gradient independent of how the global batch is split: every micro-batch's
 loss is its *sum* of token losses divided by the global number of loss tokens, plus the load-balancing
 loss of its sequences divided by the global number of sequences. Summing the gradients over the
-data-parallel ranks (FSDP's reduce-scatter, or `ParallelPlan.sync_grads` for replicas) then gives the gradient of the global mean, whatever
-dp x micro-batch split produced it.
+data-parallel ranks (FSDP's reduce-scatter, or `ParallelPlan.sync_grads` for replicas) then gives the
+gradient of the global mean, whatever dp x micro-batch split produced it.
 """
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ class Trainer:
         from model import Transformer, get_preset
         from pretrain import checkpoint as ckpt
         from pretrain.config import check_resume_config, config_digest
-        from pretrain.data import DataError, resolve_sources
+        from pretrain.data import resolve_sources
         from pretrain.metrics import MetricsLog, measure_matmul_peak, param_counts
         from pretrain.optim import build_optimizer
         from pretrain.mesh import init_mesh
@@ -100,12 +100,7 @@ class Trainer:
             ckpt.remove_stale(self.ckpt_root)
             atomic_write_json(self.train_dir / "config.json", self.config_dict)
         self.sources = resolve_sources(cfg.data, self.run_dir)
-        self.valid_sources = resolve_sources(cfg.data, self.run_dir, valid=True)
-        for s in self.valid_sources:
-            if (s.vocab_size, s.eod_id, s.tokenizer_sha256) != (self.sources[0].vocab_size, self.sources[0].eod_id,
-                                                               self.sources[0].tokenizer_sha256):
-                raise DataError(f"train.data.valid_sources: {s.directory} was tokenized with another tokenizer "
-                                f"than {self.sources[0].directory}")
+        self.valid_sources = resolve_sources(cfg.data, self.run_dir, valid=True, like=self.sources[0])
         self.validating = cfg.data.valid_fraction > 0 or bool(self.valid_sources)
         self.unfiltered = any(s.filter is None for s in self.sources)  # allowed by --allow-unfiltered only
 
