@@ -43,11 +43,11 @@ cbrn-model: setup
 	$(PY) -m filters.cbrn build-default
 
 slurm-pipeline: setup
-	$(PY) -m slurm submit --preset $(PRESET) --run-dir $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG)) \
+	$(PY) -m pipeline submit --preset $(PRESET) --run-dir $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG)) \
 		$(foreach i,$(INPUT),--input $(i))
 
 slurm-status: setup
-	$(PY) -m slurm status $(RUN_DIR)
+	$(PY) -m pipeline status $(RUN_DIR)
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests

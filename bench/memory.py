@@ -47,7 +47,7 @@ def measure(preset: str, batch: int, seq: int, recompute: str, vocab: int | None
     from pretrain.step import RouterTap, forward_backward
 
     torch.set_num_threads(1)
-    rt = init_distributed("gloo")
+    init_distributed("gloo")
     try:
         args = get_preset(preset, **({"vocab_size": vocab} if vocab else {}))
         torch.manual_seed(0)

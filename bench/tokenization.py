@@ -96,7 +96,7 @@ def e2e_task(run, stage, step, index: int) -> dict:
 
 def paired(work: Path, tok, batch_bytes: int, rep: int) -> dict:
     """Every shard: raw and e2e back to back (order alternating), per-shard times kept."""
-    from pipeline.run import load_run_context
+    from pipeline.context import load_run_context
     from pipeline.shards import read_shard
     from pipeline.stage import shard_path
     from pipeline.stages import get_stage
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     # 2. the same text in memory, the same tokenizer settings as the stage
     from pipeline.shards import read_shard
     from pipeline.stage import shard_path
-    from pipeline.run import load_run_context
+    from pipeline.context import load_run_context
     from pipeline.tokenizer import load_for_encoding
     from pipeline.tokenize_encode import indexed_dataset
     indexed_dataset()        # imported once up front: the paired e2e measures the pipeline, not imports

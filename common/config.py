@@ -71,9 +71,14 @@ def section_class(name: str):
         raise ConfigError(f"unknown config section [{name}]{_suggest(name, SECTIONS)}")
     mod, cls = spec.split(":")
     try:
-        return getattr(importlib.import_module(mod), cls)
-    except (ImportError, AttributeError):
-        return None
+        module = importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        if e.name and (e.name == mod or mod.startswith(e.name + ".")):
+            return None  # the package is not part of this checkout: load() reports a section that needs it
+        raise ConfigError(f"config section [{name}]: {mod} failed to import: {e}") from e
+    if not hasattr(module, cls):
+        raise ConfigError(f"config section [{name}]: {mod} has no {cls}")
+    return getattr(module, cls)
 
 
 def available_sections() -> dict[str, type]:

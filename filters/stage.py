@@ -18,8 +18,8 @@ import numpy as np
 from common.io import ZstdLineWriter, canonical_json, sha256_bytes
 from pipeline.block import Block
 from pipeline.shards import ShardReader, ShardWriter
-from pipeline.stage import (RunContext, ShardBlockStep, Stage, TaskContext, input_shards, merge_block_stats,
-                            merge_books, shard_path)
+from pipeline.context import RunContext, TaskContext
+from pipeline.stage import ShardBlockStep, Stage, input_shards, merge_block_stats, merge_books, shard_path
 
 SCORE_BINS = [round(i / 20, 2) for i in range(21)]
 

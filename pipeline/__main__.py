@@ -1,4 +1,4 @@
-"""`python -m pipeline run|task|democorpus|tokenizer ...`"""
+"""`python -m pipeline run|submit|status|task|check|democorpus|tokenizer ...`"""
 from __future__ import annotations
 
 import argparse
@@ -43,6 +43,10 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_run = sub.add_parser("run", help="run stages into a run directory")
     _add_run_args(p_run)
+    p_submit = sub.add_parser("submit", help="submit the stages to SLURM as a chain of dependent jobs")
+    _add_run_args(p_submit)
+    p_status = sub.add_parser("status", help="SLURM jobs, states and ledger counts of a run")
+    p_status.add_argument("run_dir")
     p_task = sub.add_parser("task", help="run one task of a stage step (what SLURM array tasks call)")
     p_task.add_argument("--run-dir", required=True)
     p_task.add_argument("--stage", required=True)
@@ -63,9 +67,19 @@ def main(argv=None) -> int:
             from pipeline.run import run_pipeline
             cfg = resolve_config(args)
             run_pipeline(cfg, explicit=bool(args.stages))
+        elif args.cmd == "submit":
+            from pipeline.slurm_chain import submit
+            cfg = resolve_config(args)
+            stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(cfg.run.stages)
+            for stage, job_id in submit(cfg, stages):
+                print(f"{stage}\t{job_id}")
+        elif args.cmd == "status":
+            from pathlib import Path
+            from pipeline.slurm_chain import status
+            status(Path(args.run_dir))
         elif args.cmd == "task":
             import os
-            from pipeline.run import load_run_context
+            from pipeline.context import load_run_context
             from pipeline.stage import execute_task, read_marker
             from pipeline.stages import get_stage
             index = args.task if args.task is not None else int(os.environ["SLURM_ARRAY_TASK_ID"])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from pipeline.document import Document
 
 if TYPE_CHECKING:
-    from pipeline.stage import TaskContext
+    from pipeline.context import TaskContext
 
 
 class Block:

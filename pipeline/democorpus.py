@@ -91,11 +91,8 @@ def stdlib_documents(limit: int) -> list[dict]:
 
 
 def cbrn_documents() -> list[dict]:
-    """The repo's own CBRN-topic and hard-negative documents, if the filters package ships them."""
-    try:
-        from filters.demo_texts import demo_documents
-    except ImportError:
-        return []
+    """The repo's own CBRN-topic and hard-negative documents (pipeline/demo_texts.py)."""
+    from pipeline.demo_texts import demo_documents
     return demo_documents()
 
 

@@ -16,7 +16,8 @@ from common.io import ZstdLineWriter, canonical_json
 from pipeline.block import Block
 from pipeline.document import Document
 from pipeline.readers import InputFile, iter_records, resolve_inputs
-from pipeline.stage import (BlockStep, RunContext, Stage, TaskContext, merge_block_stats, merge_books)
+from pipeline.context import RunContext, TaskContext
+from pipeline.stage import BlockStep, Stage, merge_block_stats, merge_books
 
 NORMALIZATIONS = ("NFC", "NFKC", "NFD", "NFKD", "none")
 

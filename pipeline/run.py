@@ -9,7 +9,8 @@ from common import config as cfgmod
 from common.io import atomic_write_json, canonical_json, naming, read_json, sweep_temp_files
 from common.paths import refuse_escaping_links
 from common.progress import print_table
-from pipeline.stage import RunContext, execute_task, load_stats, read_marker, verify_input_shards
+from pipeline.context import RunContext
+from pipeline.stage import load_stats, read_marker, verify_input_shards
 from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
 
 # keys that change how a run executes, not what it produces
@@ -61,18 +62,6 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     with naming(log), open(log, "a", encoding="utf-8") as fh:
         fh.write(canonical_json({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
                                  "run": {k: getattr(cfg.run, k) for _, k in sorted(EXECUTION_KEYS)}}) + "\n")
-    return RunContext(run_dir=run_dir, config=cfg)
-
-
-def load_run_context(run_dir: str | Path) -> RunContext:
-    """The context of an existing run (what worker processes and SLURM tasks use)."""
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no config.json; is {run_dir} a run directory?")
-    data = read_json(path)
-    data.setdefault("run", {})["run_dir"] = str(run_dir)
-    cfg = cfgmod.load(data=data)
     return RunContext(run_dir=run_dir, config=cfg)
 
 

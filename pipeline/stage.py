@@ -15,67 +15,13 @@ from pathlib import Path
 
 import orjson
 
-from common.config import RunConfig
 from common.io import atomic_write_json, read_json, sha256_file
 from common.paths import inside
-from pipeline.block import BlockStats, run_blocks
-from pipeline.document import Document
+from pipeline.block import run_blocks
+from pipeline.context import RunContext, TaskContext
 from pipeline.ledger import Books, LedgerWriter
 
 DATA_STAGES = ("ingest", "dedupe", "cbrn", "tokenize")
-
-
-@dataclass
-class RunContext:
-    run_dir: Path
-    config: RunConfig
-
-    def stage_dir(self, stage: str) -> Path:
-        return inside(self.run_dir, stage)
-
-    def path(self, *parts: str) -> Path:
-        return inside(self.run_dir, *parts)
-
-
-class TaskContext:
-    """What a block sees while it runs: the ledger of its task and where to write."""
-
-    def __init__(self, run: RunContext, stage: str, step: str, index: int):
-        self.run = run
-        self.stage = stage
-        self.step = step
-        self.index = index
-        self.ledger: LedgerWriter | None = None
-        self.current_block: BlockStats | None = None
-        self.outputs: list[Path] = []
-
-    @property
-    def config(self) -> RunConfig:
-        return self.run.config
-
-    @property
-    def stage_dir(self) -> Path:
-        return self.run.stage_dir(self.stage)
-
-    def keep(self, doc: Document, detail: dict | None = None) -> None:
-        self.ledger.kept(doc.id, detail)
-
-    def remove(self, doc_id: str, reason: str, detail: dict | None = None) -> None:
-        from common.reasons import REMOVED
-        self._drop(doc_id, REMOVED, reason, detail)
-
-    def quarantine(self, doc_id: str, reason: str, detail: dict | None = None) -> None:
-        from common.reasons import QUARANTINED
-        self._drop(doc_id, QUARANTINED, reason, detail)
-
-    def _drop(self, doc_id, decision, reason, detail) -> None:
-        self.ledger.add(doc_id, decision, reason, detail)
-        if self.current_block is not None:
-            self.current_block.dropped[reason] += 1
-
-    def add_output(self, path: Path) -> Path:
-        self.outputs.append(Path(path))
-        return Path(path)
 
 
 @dataclass

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from common import filter_record as filter_record_mod
 from common.config import ConfigError
-from pipeline.stage import (RunContext, Stage, input_shards, load_stats, merge_block_stats, merge_books,
-                            recorded_outputs)
+from pipeline.context import RunContext
+from pipeline.stage import Stage, input_shards, load_stats, merge_block_stats, merge_books, recorded_outputs
 
 
 @dataclass(kw_only=True)

@@ -12,7 +12,8 @@ import xxhash
 
 from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from common.progress import bar
-from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, recorded_outputs, shard_path
+from pipeline.context import RunContext, TaskContext
+from pipeline.stage import ShardBlockStep, Step, TaskResult, recorded_outputs, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
 from pipeline import tokenizer as tk
 

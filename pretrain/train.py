@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import random
 import signal
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from common import config as cfgmod
@@ -104,6 +106,11 @@ class Trainer:
         self.validating = cfg.data.valid_fraction > 0 or bool(self.valid_sources)
         self.unfiltered = any(s.filter is None for s in self.sources)  # allowed by --allow-unfiltered only
 
+        # every generator from the seed (python's and numpy's start from OS entropy), so the RNG states a
+        # checkpoint records are the same bytes in every run; training itself draws no random numbers
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        torch.manual_seed(cfg.seed)
         self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep, rt.device.type)
         self.autocast = {"auto": torch.bfloat16 if rt.device.type == "cuda" else None,
                          "float32": None, "bfloat16": torch.bfloat16}[cfg.dtype]

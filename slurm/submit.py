@@ -59,7 +59,7 @@ def wait_for(job_id: str, poll_s: float = 2.0) -> dict:
 
 
 def record_job(run_dir: Path, name: str, job_id: str, script: Path, array: str = "") -> None:
-    """Append to RUN_DIR/slurm/jobs.json, which `python -m slurm status` reads."""
+    """Append to RUN_DIR/slurm/jobs.json, which `python -m pipeline status` reads."""
     import fcntl
     path = Path(run_dir) / "slurm" / "jobs.json"
     with open(path.with_suffix(".lock"), "w") as lock:    # drivers and the submitter both append

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
                     "(default: cbrn.audit_sample)")
     args = ap.parse_args(argv)
     from filters.audit import build_report
-    from pipeline.run import load_run_context
+    from pipeline.context import load_run_context
     try:
         cfg = load_run_context(args.run_dir).config.cbrn
     except (FileNotFoundError, ConfigError) as e:

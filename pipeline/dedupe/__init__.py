@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import ConfigError
-from pipeline.stage import RunContext, Stage, input_shards, merge_block_stats, merge_books
+from pipeline.context import RunContext
+from pipeline.stage import Stage, input_shards, merge_block_stats, merge_books
 
 EXACT_NORMALIZATIONS = ("none", "whitespace", "lower_whitespace")
 

@@ -15,7 +15,8 @@ from common.io import atomic_write_bytes, canonical_json
 from pipeline.block import Block
 from pipeline.dedupe.minhash import MinHasher
 from pipeline.shards import ShardReader, ShardWriter, read_shard
-from pipeline.stage import RunContext, ShardBlockStep, Step, TaskContext, TaskResult, shard_path
+from pipeline.context import RunContext, TaskContext
+from pipeline.stage import ShardBlockStep, Step, TaskResult, shard_path
 
 KIND_ID, KIND_EXACT, KIND_BAND0 = 0, 1, 2          # key kinds in the partition files
 EDGE_ID, EDGE_EXACT, EDGE_NEAR = 0, 1, 2            # verified edge kinds

@@ -13,7 +13,7 @@ class TaskFailed(RuntimeError):
 
 
 def _run_one(run_dir: str, stage_name: str, step_name: str, index: int) -> int:
-    from pipeline.run import load_run_context
+    from pipeline.context import load_run_context
     from pipeline.stages import get_stage
     from pipeline.stage import execute_task
     run = load_run_context(run_dir)

@@ -19,7 +19,7 @@ from filters.audit.snippets import MATCH_CHARS, SNIPPET_CHARS, SNIPPET_WORDS, WI
 from filters.config import CbrnConfig
 from filters.data import read_extra
 from pipeline.ledger import SCHEMA, books_from_ledger
-from pipeline.run import load_run_context
+from pipeline.context import load_run_context
 from tests.conftest import run_cli
 from tests.pipeline.helpers import ledger_rows, run_stages, write_jsonl
 

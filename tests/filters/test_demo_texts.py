@@ -1,5 +1,5 @@
 """The demo's own CBRN-topic documents and hard negatives: safe to ship, and decided as labeled."""
-from filters.demo_texts import HARD_NEGATIVE, TOPIC, demo_documents
+from pipeline.demo_texts import HARD_NEGATIVE, TOPIC, demo_documents
 from tests.filters.test_safety_scan import _flags
 from tests.filters.test_stage import ORDINARY
 from tests.filters.test_stage import TOPIC as STAGE_TOPIC

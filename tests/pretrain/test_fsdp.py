@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pretrain.checkpoint import ShardIndex
-from tests.pretrain.conftest import (full_weights, losses, new_run, run_train, start_train, train_cmd, train_env,
+from tests.pretrain.conftest import (losses, new_run, run_train, start_train, train_cmd, train_env,
                                      wait_for)
 from tests.pretrain.test_parallel import QUIET
 from tests.pretrain.test_resume import FINAL, digest

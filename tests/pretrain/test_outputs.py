@@ -89,7 +89,7 @@ def test_flops_per_token_by_hand():
 
 
 def test_pipeline_stage_trains_with_two_processes(runs_root):
-    from pipeline.stage import RunContext
+    from pipeline.context import RunContext
     from pretrain.pipeline_stage import run_train_stage
 
     run_dir = new_run(runs_root, "stage")

@@ -70,7 +70,7 @@ def test_a_layout_that_does_not_fit_or_divide_is_said_so():
 def test_slurm_submission_refuses_a_layout_that_does_not_fit(tmp_path):
     from common import config as cfgmod
     from common.config import ConfigError
-    from slurm.__main__ import submit
+    from pipeline.slurm_chain import submit
     cfg = cfgmod.load(REPO / "configs/gpt-oss-120b.toml", None,
                       [f'run.run_dir="{tmp_path / "run"}"', "slurm.train_nodes=1"])
     with pytest.raises(ConfigError, match=r"does not fit.*GiB"):

@@ -23,13 +23,13 @@ def local_reference(tmp_path_factory):
 
 def test_chain_through_sbatch_matches_the_local_executor(cluster, tmp_path, local_reference):
     run = tmp_path / "run"
-    out = run_cli("-m", "slurm", "submit", "--preset", "tiny", "--run-dir", run, "--stages", STAGES).stdout
+    out = run_cli("-m", "pipeline", "submit", "--preset", "tiny", "--run-dir", run, "--stages", STAGES).stdout
     jobs = dict(line.split("\t") for line in out.strip().splitlines())
     assert list(jobs) == STAGES.split(",")
     for stage, job_id in jobs.items():
         assert wait_for_job(job_id) in ("COMPLETED", "FORGOTTEN"), (stage, (run / "slurm" / "logs").iterdir())
     assert tree_digest(run, exclude_prefixes=("slurm/",)) == local_reference
-    status = run_cli("-m", "slurm", "status", run).stdout
+    status = run_cli("-m", "pipeline", "status", run).stdout
     assert "dedupe" in status and "COMPLETED" in status
 
 

@@ -1,8 +1,7 @@
-"""`python -m slurm submit|status`: the whole chain on a SLURM cluster, and where it stands."""
+"""`python -m pipeline submit|status`: the whole chain on a SLURM cluster, and where it stands. The
+pipeline drives SLURM through the `slurm` library (rendering, sbatch, job states), never the reverse."""
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from common import config as cfgmod
@@ -12,11 +11,11 @@ from common.progress import print_table
 
 def submit(cfg: cfgmod.RunConfig, stages: list[str]) -> list[tuple[str, str]]:
     """Submit one job per stage, each `afterok` on the one before; returns [(stage, job id)]."""
+    from common.io import atomic_write_json
     from pipeline.run import prepare_run_dir
     from pipeline.stages import available
     from slurm.render import stage_job
     from slurm.submit import sbatch
-    from common.io import atomic_write_json
     if "train" in stages:
         check_training_fits(cfg)
     run = prepare_run_dir(cfg)
@@ -82,30 +81,3 @@ def status(run_dir: Path) -> list[dict]:
     if not rows and not stage_rows:
         print(f"no jobs recorded in {jobs_path}")
     return rows
-
-
-def main(argv=None) -> int:
-    from pipeline.__main__ import _add_run_args, resolve_config
-    parser = argparse.ArgumentParser(prog="python -m slurm", description=__doc__)
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p_submit = sub.add_parser("submit", help="submit the stages as a chain of dependent jobs")
-    _add_run_args(p_submit)
-    p_status = sub.add_parser("status", help="jobs, states and ledger counts of a run")
-    p_status.add_argument("run_dir")
-    args = parser.parse_args(argv)
-    try:
-        if args.cmd == "submit":
-            cfg = resolve_config(args)
-            stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(cfg.run.stages)
-            for stage, job_id in submit(cfg, stages):
-                print(f"{stage}\t{job_id}")
-        else:
-            status(Path(args.run_dir))
-    except (cfgmod.ConfigError, RuntimeError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
