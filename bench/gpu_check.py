@@ -101,7 +101,7 @@ from pretrain.distributed import init_distributed, shutdown
 from pretrain.mesh import init_mesh
 from pretrain.optim import build_optimizer, set_lr
 from pretrain.parallelize import parallelize
-from pretrain.step import RouterTap, forward_backward
+from pretrain.step import forward_backward
 mode, quick = sys.argv[1], sys.argv[2] == "1"
 if mode == "deterministic":
     torch.use_deterministic_algorithms(True)
@@ -115,7 +115,7 @@ def run():
     torch.manual_seed(0)
     model = Transformer(args); model.init_weights()
     plan = parallelize(model, init_mesh(1, 1, device.type)); model.to(device); plan.refresh()
-    tap = RouterTap(model); opt = build_optimizer(plan.params, OptimConfig()); set_lr(opt, 1e-4)
+    opt = build_optimizer(plan.params, OptimConfig()); set_lr(opt, 1e-4)
     g = torch.Generator().manual_seed(1)
     losses, times = [], []
     for step in range(4):
@@ -123,7 +123,7 @@ def run():
         mb = MicroBatch(tokens=tok[:, :-1], labels=tok[:, 1:], loss_mask=torch.ones(B, T, device=device))
         if device.type == "cuda": torch.cuda.synchronize()
         t0 = time.perf_counter()
-        res = forward_backward(model, [mb], tap=tap, aux_coef=0.01, aux_scope="sequence", global_sequences=B,
+        res = forward_backward(model, [mb], aux_coef=0.01, aux_scope="sequence", global_sequences=B,
                                dp_group=plan.mesh.dp_group,
                                autocast_dtype=torch.bfloat16 if device.type == "cuda" else None)
         gn = float(plan.clip_grads(1.0)); opt.step(); opt.zero_grad(set_to_none=True)

@@ -44,7 +44,7 @@ def measure(preset: str, batch: int, seq: int, recompute: str, vocab: int | None
     from pretrain.mesh import init_mesh
     from pretrain.optim import build_optimizer, set_lr
     from pretrain.parallelize import parallelize
-    from pretrain.step import RouterTap, forward_backward
+    from pretrain.step import forward_backward
 
     torch.set_num_threads(1)
     init_distributed("gloo")
@@ -54,14 +54,13 @@ def measure(preset: str, batch: int, seq: int, recompute: str, vocab: int | None
         model = Transformer(args)
         model.init_weights()
         plan = parallelize(model, init_mesh(1, 1), recompute=recompute)
-        tap = RouterTap(model)
         opt = build_optimizer(plan.params, OptimConfig())
         set_lr(opt, 1e-4)
         tokens = torch.randint(0, args.vocab_size, (batch, seq + 1), generator=torch.Generator().manual_seed(0))
         mb = MicroBatch(tokens=tokens[:, :-1], labels=tokens[:, 1:], loss_mask=torch.ones(batch, seq))
 
         def fwd_bwd():
-            forward_backward(model, [mb], tap=tap, aux_coef=0.01, aux_scope="sequence", global_sequences=batch,
+            forward_backward(model, [mb], aux_coef=0.01, aux_scope="sequence", global_sequences=batch,
                              dp_group=plan.mesh.dp_group, autocast_dtype=None)
 
         fwd_bwd()

@@ -45,7 +45,7 @@ from pretrain.mesh import init_mesh  # noqa: E402
 from pretrain.parallelize import local_tensor, parallelize  # noqa: E402
 from pretrain.plan import Layout, plan as memory_plan  # noqa: E402
 from pretrain.recompute import apply_recompute  # noqa: E402
-from pretrain.step import RouterTap, forward_backward  # noqa: E402
+from pretrain.step import forward_backward  # noqa: E402
 from bench.timing import time_interleaved  # noqa: E402
 
 AUX_COEF = 0.01
@@ -148,7 +148,6 @@ def main(argv=None) -> int:
     try:
         plan, theirs = build(args, device, a.seed, hf_reference=not a.no_hf, fsdp=a.fsdp)
         ours = plan.model
-        tap = RouterTap(ours)
         opt_ours = build_optimizer(plan.params, OptimConfig())
         set_lr(opt_ours, 1e-4)
         gen = torch.Generator().manual_seed(a.seed)
@@ -168,7 +167,7 @@ def main(argv=None) -> int:
         def step_ours(mode: str):
             def step() -> float:
                 apply_recompute(ours, mode)
-                res = forward_backward(ours, [batch], tap=tap, aux_coef=AUX_COEF, aux_scope="sequence",
+                res = forward_backward(ours, [batch], aux_coef=AUX_COEF, aux_scope="sequence",
                                        global_sequences=a.batch, dp_group=plan.mesh.dp_group,
                                        autocast_dtype=autocast)
                 plan.sync_grads()

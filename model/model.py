@@ -60,6 +60,7 @@ class TransformerBlock(nn.Module):
 @dataclass
 class MoEAux:
     aux_loss: torch.Tensor  # scalar, mean over layers of the per-layer load-balancing loss
+    aux_loss_per_sequence: torch.Tensor  # (B,), mean over layers of each sequence's own loss
     tokens_per_expert: torch.Tensor  # (L, E) int64, (token, choice) slots each expert received
 
 
@@ -93,7 +94,11 @@ class Transformer(nn.Module):
     def moe_aux(self) -> MoEAux:
         """The MoE statistics of the last forward."""
         moes = [layer.moe for layer in self.layers]
+        per_sequence = moes[0].aux_loss_per_sequence
+        for m in moes[1:]:  # summed layer after layer (a fixed order: the same bits however called)
+            per_sequence = per_sequence + m.aux_loss_per_sequence
         return MoEAux(aux_loss=torch.stack([m.aux_loss for m in moes]).mean(),
+                      aux_loss_per_sequence=per_sequence / len(moes),
                       tokens_per_expert=torch.stack([m.tokens_per_expert for m in moes]))
 
     def set_rope(self, *, yarn_factor: float, original_context: int) -> None:

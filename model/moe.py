@@ -12,8 +12,9 @@ Contract of the experts submodule (what an expert-parallel wrapper may rely on a
     `down_proj_bias` (E, D). E is read from the tensors, so a wrapper can hold a slice of the experts and
     do the all-to-all dispatch around this call with local counts.
 
-After each forward, `MoE.aux_loss` (scalar, differentiable) holds the load-balancing loss and
-`MoE.tokens_per_expert` (E,) int64 the slot counts; `Transformer.forward_with_aux` collects them.
+After each forward, `MoE.aux_loss` (scalar, differentiable) holds the load-balancing loss over the
+micro-batch, `MoE.aux_loss_per_sequence` (B,) the same per sequence, and `MoE.tokens_per_expert` (E,)
+int64 the slot counts; `Transformer.moe_aux` collects them.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class MoE(nn.Module):
         self.router = nn.Linear(args.dim, args.n_experts, bias=True)
         self.experts = experts if experts is not None else GroupedExperts(args)
         self.aux_loss: torch.Tensor | None = None
+        self.aux_loss_per_sequence: torch.Tensor | None = None
         self.tokens_per_expert: torch.Tensor | None = None
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
@@ -51,6 +53,7 @@ class MoE(nn.Module):
         out_ND = (y_NKD * weights_NK.to(y_NKD.dtype)[..., None]).sum(dim=1)
 
         self.aux_loss = load_balancing_loss(logits_NE, counts_E)
+        self.aux_loss_per_sequence = sequence_load_balancing_loss(logits_NE.view(B, T, -1), K)
         self.tokens_per_expert = counts_E.detach()
         return out_ND.view(B, T, D)
 
@@ -62,6 +65,17 @@ def load_balancing_loss(logits_NE: torch.Tensor, counts_E: torch.Tensor) -> torc
     mean_prob_E = F.softmax(logits_NE.float(), dim=-1).mean(dim=0)
     frac_E = counts_E.float() / N
     return E * (frac_E * mean_prob_E).sum()
+
+
+def sequence_load_balancing_loss(logits_BTE: torch.Tensor, top_k: int) -> torch.Tensor:
+    """(B,) the same loss per sequence: f_e and P_e over each sequence's own tokens, so it does not
+    depend on how sequences are grouped into micro-batches or data-parallel ranks."""
+    B, T, E = logits_BTE.shape
+    picks = torch.topk(logits_BTE.detach(), top_k, dim=-1).indices.view(B, -1)
+    counts = torch.zeros(B, E, device=logits_BTE.device).scatter_add_(
+        1, picks, torch.ones(picks.shape, device=logits_BTE.device))
+    mean_prob = F.softmax(logits_BTE.float(), dim=-1).mean(dim=1)  # (B, E)
+    return E * ((counts / T) * mean_prob).sum(dim=-1)
 
 
 class GroupedExperts(nn.Module):

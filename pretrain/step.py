@@ -18,42 +18,6 @@ import torch.nn.functional as F
 from pretrain.data import MicroBatch
 
 
-class RouterTap:
-    """Keeps each MoE router's logits of the current forward (forward hooks; the model is untouched), so the
-    load-balancing loss can be computed per sequence."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.logits: list[torch.Tensor] = []
-        self.handles = [layer.moe.router.register_forward_hook(self._hook) for layer in model.layers]
-
-    def _hook(self, module, inputs, output) -> None:
-        # a recomputing backward pass (activation recompute) runs the router again: keeping those logits
-        # would keep every recomputed block alive until the next step
-        if torch._C._current_graph_task_id() == -1:
-            self.logits.append(output)
-
-    def pop(self) -> list[torch.Tensor]:
-        out, self.logits = self.logits, []
-        return out
-
-
-def sequence_aux_loss(router_logits: list[torch.Tensor], batch: int, top_k: int) -> torch.Tensor:
-    """(B,) load-balancing loss of each sequence, mean over layers: E * sum_e f_e * P_e with f_e = slots
-    routed to e per token and P_e = mean router probability (the model's formula, per sequence)."""
-    total = None
-    for logits_NE in router_logits:
-        E = logits_NE.shape[-1]
-        logits = logits_NE.view(batch, -1, E)
-        T = logits.shape[1]
-        picks = torch.topk(logits.detach(), top_k, dim=-1).indices.view(batch, -1)
-        counts = torch.zeros(batch, E, device=logits.device).scatter_add_(
-            1, picks, torch.ones(picks.shape, device=logits.device))
-        mean_prob = F.softmax(logits.float(), dim=-1).mean(dim=1)  # (B, E)
-        aux = E * ((counts / T) * mean_prob).sum(dim=-1)
-        total = aux if total is None else total + aux
-    return total / len(router_logits)
-
-
 @dataclass
 class StepResult:
     loss: float  # lm_loss + coef * aux_loss (global means)
@@ -62,7 +26,7 @@ class StepResult:
     expert_counts: torch.Tensor  # (L, E) int64, slots per expert over the global batch
 
 
-def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, aux_coef: float,
+def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
                      aux_scope: str, global_sequences: int, dp_group, autocast_dtype) -> StepResult:
     """Forward and backward every micro-batch (gradients accumulate); the returned numbers are global."""
     device = micro_batches[0].tokens.device
@@ -75,7 +39,6 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, 
     lm_sum = torch.zeros((), dtype=torch.float64, device=device)
     aux_sum = torch.zeros((), dtype=torch.float64, device=device)
     counts = None
-    top_k = model.layers[0].moe.top_k
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
     for mb in micro_batches:
         B = mb.tokens.shape[0]
@@ -83,16 +46,16 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, 
             logits = model(mb.tokens)
         token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
         lm = (token_loss * mb.loss_mask.flatten()).sum()
-        router_logits = tap.pop()
+        moe = model.moe_aux()
         if aux_scope == "sequence":
-            aux = sequence_aux_loss(router_logits, B, top_k).sum()  # sum over this micro-batch's sequences
+            aux = moe.aux_loss_per_sequence.sum()  # sum over this micro-batch's sequences
         else:  # the model's micro-batch loss, weighted by the micro-batch's share of sequences
-            aux = model.moe_aux().aux_loss * B
+            aux = moe.aux_loss * B
         loss = lm / global_tokens + aux_coef * aux / global_sequences
         loss.backward()
         lm_sum += lm.detach().double()
         aux_sum += aux.detach().double()
-        step_counts = model.moe_aux().tokens_per_expert
+        step_counts = moe.tokens_per_expert
         counts = step_counts if counts is None else counts + step_counts
 
     packed = torch.cat([torch.stack([lm_sum, aux_sum]), counts.flatten().double()])
@@ -105,7 +68,7 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, tap: RouterTap, 
 
 
 @torch.no_grad()
-def evaluate(model, micro_batches: list[MicroBatch], *, tap: RouterTap, dp_group, autocast_dtype) -> tuple[float, int]:
+def evaluate(model, micro_batches: list[MicroBatch], *, dp_group, autocast_dtype) -> tuple[float, int]:
     """(mean token loss, tokens) of the validation micro-batches over all data-parallel ranks."""
     device = micro_batches[0].tokens.device
     total = torch.zeros(2, dtype=torch.float64, device=device)
@@ -113,7 +76,6 @@ def evaluate(model, micro_batches: list[MicroBatch], *, tap: RouterTap, dp_group
     for mb in micro_batches:
         with amp:
             logits = model(mb.tokens)
-        tap.pop()
         token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
         total[0] += (token_loss * mb.loss_mask.flatten()).sum().double()
         total[1] += mb.loss_mask.sum().double()

@@ -87,7 +87,6 @@ class Trainer:
         from pretrain.optim import build_optimizer
         from pretrain.mesh import init_mesh
         from pretrain.parallelize import parallelize
-        from pretrain.step import RouterTap
 
         self.cfg, self.rt, self.stop = cfg, rt, stop
         self.run_dir, self.train_dir = Path(run_dir), Path(run_dir) / "train"
@@ -122,7 +121,6 @@ class Trainer:
         self.model.to_empty(device=rt.device)
         self.plan.refresh()
         self.plan.init_weights(cfg.seed)  # the same initial model whatever the layout
-        self.tap = RouterTap(self.model)
         self.optimizer = build_optimizer(self.plan.params, cfg.optim)
 
         self.step, self.tokens, self.phase_index, self.data, self.eval_data = 0, 0, None, None, None
@@ -237,7 +235,7 @@ class Trainer:
             set_lr(self.optimizer, lr)
             t0 = time.perf_counter()
             result = forward_backward(
-                self.model, self.data.micro_batches(phase_step, self.rt.device), tap=self.tap,
+                self.model, self.data.micro_batches(phase_step, self.rt.device),
                 aux_coef=cfg.aux_loss_coef, aux_scope=cfg.aux_loss_scope, global_sequences=phase.global_batch,
                 dp_group=mesh.dp_group, autocast_dtype=self.autocast)
             if not math.isfinite(result.loss):  # the same value on every rank: all stop together
@@ -265,7 +263,7 @@ class Trainer:
             if self.eval_data is not None and (boundary or self.step == self.stop_at
                                                or (cfg.eval.every and self.step % cfg.eval.every == 0)):
                 eval_loss, eval_tokens = evaluate(self.model, self.eval_data.micro_batches(self.rt.device),
-                                                  tap=self.tap, dp_group=mesh.dp_group, autocast_dtype=self.autocast)
+                                                  dp_group=mesh.dp_group, autocast_dtype=self.autocast)
                 record.update(eval_loss=eval_loss, eval_ppl=math.exp(min(eval_loss, 50.0)), eval_tokens=eval_tokens)
             self.metrics.log(record)
             progress.update(record)
