@@ -15,7 +15,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="run directory (default runs/demo)")
     p.add_argument("--stages", help="comma-separated stages (default: all available)")
     p.add_argument("--workers", type=int, help="worker processes (default 2)")
-    p.add_argument("--executor", choices=["local", "slurm"], help="where tasks run (default local)")
+    from pipeline.executor import EXECUTORS
+    p.add_argument("--executor", choices=sorted(EXECUTORS), help="where tasks run (default local)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value (repeatable)")
 

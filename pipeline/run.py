@@ -113,8 +113,7 @@ def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explici
     try:
         _run_stages(run, stages, executor, explicit, rows, summary)
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     if rows:
         print_table(rows, title=f"\nrun {run.run_dir}")
     if any(s in stages for s in ("train", "audit")):

@@ -6,6 +6,7 @@ import traceback
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
 from common.progress import bar
+from pipeline.executor import Executor
 
 
 class TaskFailed(RuntimeError):
@@ -26,11 +27,11 @@ def _run_one(run_dir: str, stage_name: str, step_name: str, index: int) -> int:
     return index
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """One pool of spawned workers for the whole run (spawning costs ~1 s of imports per worker)."""
 
     def __init__(self, workers: int):
-        self.workers = max(1, workers)
+        super().__init__(workers)
         self._pool: ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> ProcessPoolExecutor:

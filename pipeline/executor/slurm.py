@@ -6,15 +6,16 @@ failed or was cancelled is resubmitted up to `slurm.retries` times before the st
 """
 from __future__ import annotations
 
+from pipeline.executor import Executor
 from pipeline.stage import read_marker
 from slurm.render import array_job
 from slurm.submit import SlurmError, require_slurm, sbatch
 
 
-class SlurmExecutor:
+class SlurmExecutor(Executor):
     def __init__(self, workers: int):
         require_slurm()
-        self.workers = workers
+        super().__init__(workers)
 
     def run_step(self, run, stage, step, tasks: list[int]) -> None:
         cfg = run.config.slurm
