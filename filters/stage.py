@@ -16,10 +16,10 @@ from collections import Counter
 import numpy as np
 
 from common.io import ZstdLineWriter, canonical_json, sha256_bytes
-from pipeline.block import Block
-from pipeline.shards import ShardReader, ShardWriter
+from pipeline.block import Block, stats_of
 from pipeline.context import RunContext, TaskContext
-from pipeline.stage import ShardBlockStep, Stage, input_shards, merge_block_stats, merge_books, shard_path
+from pipeline.shards import ShardWriter
+from pipeline.stage import ShardFilterStep, Stage, input_shards, merge_block_stats, merge_books
 
 SCORE_BINS = [round(i / 20, 2) for i in range(21)]
 
@@ -96,20 +96,12 @@ def _kept_detail(doc):
     return doc.meta.pop("_cbrn_detail", None)
 
 
-class CbrnStep(ShardBlockStep):
-    name = "filter"
+class CbrnStep(ShardFilterStep):
+    def filter_blocks(self, task):
+        return [CbrnBlock(task.stage_dir / "removed" / f"{self.shard_name(task)}.jsonl.zst", task.config.cbrn)]
 
-    def blocks(self, task):
-        name = self.shard_name(task)
-        self._writer = ShardWriter(shard_path(task.run, "cbrn", name), keep_detail=_kept_detail)
-        return [ShardReader(shard_path(task.run, self.input_stage, name)),
-                CbrnBlock(task.stage_dir / "removed" / f"{name}.jsonl.zst", task.config.cbrn),
-                self._writer]
-
-    def run_task(self, task):
-        result = super().run_task(task)
-        result.stats["shard"] = {"name": self.shard_name(task), "docs": self._writer.count}
-        return result
+    def writer(self, task, path):
+        return ShardWriter(path, keep_detail=_kept_detail)
 
 
 class CbrnStage(Stage):
@@ -126,7 +118,7 @@ class CbrnStage(Stage):
         scores = {"bins": SCORE_BINS, "kept": [0] * 20, "removed": [0] * 20, "unscored": {"kept": 0, "removed": 0}}
         terms, kept_terms, lists = Counter(), Counter(), Counter()
         for t in tasks:
-            blk = t["blocks"]["1:cbrn_filter"]
+            blk = stats_of(t["blocks"], CbrnBlock.name)
             for side in ("kept", "removed"):
                 scores[side] = [a + b for a, b in zip(scores[side], blk["scores"][side])]
                 scores["unscored"][side] += blk["scores"]["unscored"][side]

@@ -64,6 +64,14 @@ def _timed(gen: Iterator[Document], stats: BlockStats) -> Iterator[Document]:
         yield d
 
 
+def stats_of(blocks: dict, name: str) -> dict:
+    """The stats of the block named `name` in a task's or stage's `blocks` (keyed "position:name")."""
+    found = [v for k, v in blocks.items() if k.split(":", 1)[1] == name]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} blocks named {name!r} among {sorted(blocks)}")
+    return found[0]
+
+
 def run_blocks(blocks: list[Block], task: "TaskContext") -> dict[str, BlockStats]:
     """Chain the blocks, drain the stream, and return each block's stats (keyed by position+name)."""
     all_stats: dict[str, BlockStats] = {}

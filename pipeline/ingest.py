@@ -13,7 +13,7 @@ from typing import Iterator
 from common import reasons
 from common.config import ConfigError
 from common.io import ZstdLineWriter, canonical_json
-from pipeline.block import Block
+from pipeline.block import Block, stats_of
 from pipeline.document import Document
 from pipeline.readers import InputFile, iter_records, resolve_inputs
 from pipeline.context import RunContext, TaskContext
@@ -272,7 +272,7 @@ class IngestStage(Stage):
         books = merge_books(tasks)
         shards = []
         for t in tasks:
-            shards.extend(t["blocks"]["1:shard_writer"].get("shards", []))
+            shards.extend(stats_of(t["blocks"], "shard_writer").get("shards", []))
         blocks = merge_block_stats([{"blocks": {k: {kk: vv for kk, vv in v.items() if kk != "shards"}
                                                 for k, v in t["blocks"].items()}} for t in tasks])
         return {**books.to_dict(), "input_stage": None, "inputs": len(tasks),

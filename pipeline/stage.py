@@ -17,7 +17,7 @@ import orjson
 
 from common.io import atomic_write_json, read_json, sha256_file
 from common.paths import inside
-from pipeline.block import run_blocks
+from pipeline.block import run_blocks, stats_of
 from pipeline.context import RunContext, TaskContext
 from pipeline.ledger import Books, LedgerWriter
 
@@ -85,6 +85,33 @@ class ShardBlockStep(BlockStep):
 
     def ledger_name(self, task: TaskContext) -> str:
         return self.shard_name(task)
+
+
+class ShardFilterStep(ShardBlockStep):
+    """The shape of every stage that filters documents shard by shard: reader (the input stage's shard)
+    -> `filter_blocks` (the stage's own) -> writer (this stage's shard of the same name). The writer's
+    count is the task's `shard` stats, read from its block stats by name."""
+
+    name = "filter"
+
+    def filter_blocks(self, task: TaskContext) -> list:
+        raise NotImplementedError
+
+    def writer(self, task: TaskContext, path: Path):
+        from pipeline.shards import ShardWriter
+        return ShardWriter(path)
+
+    def blocks(self, task: TaskContext) -> list:
+        from pipeline.shards import ShardReader
+        name = self.shard_name(task)
+        return [ShardReader(shard_path(task.run, self.input_stage, name)), *self.filter_blocks(task),
+                self.writer(task, shard_path(task.run, task.stage, name))]
+
+    def run_task(self, task: TaskContext) -> TaskResult:
+        result = super().run_task(task)
+        written = stats_of(result.stats["blocks"], "shard_writer")["written"]
+        result.stats["shard"] = {"name": self.shard_name(task), "docs": written}
+        return result
 
 
 class Stage:

@@ -12,6 +12,7 @@ import xxhash
 
 from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from common.progress import bar
+from pipeline.block import stats_of
 from pipeline.context import RunContext, TaskContext
 from pipeline.stage import ShardBlockStep, Step, TaskResult, recorded_outputs, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
@@ -102,21 +103,26 @@ class TokenizerStep(Step):
 class EncodeStep(ShardBlockStep):
     name = "encode"
 
+    def __init__(self, input_stage: str, shards: list[dict]):
+        super().__init__(input_stage, shards)
+        self._writers: dict[int, TokenWriter] = {}  # per task (tasks may share this step object)
+
     def blocks(self, task):
         cfg = task.config.tokenize
         name = self.shard_name(task)
-        self._writer = TokenWriter(shard_path(task.run, self.input_stage, name), tokenizer_path(task.run),
-                                   shard_prefix(task.run, name), provenance_path(task.run, name), cfg.eod_token,
-                                   cfg.max_sequence_tokens, cfg.batch_bytes)
-        return [self._writer]
+        writer = TokenWriter(shard_path(task.run, self.input_stage, name), tokenizer_path(task.run),
+                             shard_prefix(task.run, name), provenance_path(task.run, name), cfg.eod_token,
+                             cfg.max_sequence_tokens, cfg.batch_bytes)
+        self._writers[task.index] = writer
+        return [writer]
 
     def run_task(self, task):
-        name = self.shard_name(task)
         result = super().run_task(task)
-        w = self._writer
-        result.stats["shard"] = {"name": name, "docs": w.docs,
-                                 "sequences": w.sequences, "tokens": w.tokens, "split_documents": w.split_docs}
-        result.stats["tokenizer_sha256"] = w.tokenizer_sha256     # of the tokenizer the task encoded with
+        w = stats_of(result.stats["blocks"], TokenWriter.name)
+        result.stats["shard"] = {"name": self.shard_name(task), "docs": w["documents"], "sequences": w["sequences"],
+                                 "tokens": w["tokens"], "split_documents": w["split_documents"]}
+        # of the tokenizer the task encoded with (read once it has run: it is loaded lazily)
+        result.stats["tokenizer_sha256"] = self._writers.pop(task.index).tokenizer_sha256
         return result
 
 

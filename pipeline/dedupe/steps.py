@@ -14,9 +14,9 @@ from common import reasons
 from common.io import atomic_write_bytes, canonical_json
 from pipeline.block import Block
 from pipeline.dedupe.minhash import MinHasher
-from pipeline.shards import ShardReader, ShardWriter, read_shard
+from pipeline.shards import read_shard
 from pipeline.context import RunContext, TaskContext
-from pipeline.stage import ShardBlockStep, Step, TaskResult, shard_path
+from pipeline.stage import ShardFilterStep, Step, TaskResult, shard_path
 
 KIND_ID, KIND_EXACT, KIND_BAND0 = 0, 1, 2          # key kinds in the partition files
 EDGE_ID, EDGE_EXACT, EDGE_NEAR = 0, 1, 2            # verified edge kinds
@@ -439,17 +439,6 @@ class DecisionFilter(Block):
             raise RuntimeError(f"dedupe decisions name positions beyond the shard: {sorted(self.decisions)[:5]}")
 
 
-class FilterStep(ShardBlockStep):
-    name = "filter"
-
-    def blocks(self, task):
-        name = self.shard_name(task)
-        self._writer = ShardWriter(shard_path(task.run, "dedupe", name))
-        return [ShardReader(shard_path(task.run, self.input_stage, name)),
-                DecisionFilter(work_dir(task.run) / "decisions" / f"{name}.parquet"),
-                self._writer]
-
-    def run_task(self, task):
-        result = super().run_task(task)
-        result.stats["shard"] = {"name": self.shard_name(task), "docs": self._writer.count}
-        return result
+class FilterStep(ShardFilterStep):
+    def filter_blocks(self, task):
+        return [DecisionFilter(work_dir(task.run) / "decisions" / f"{self.shard_name(task)}.parquet")]
