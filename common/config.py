@@ -22,8 +22,6 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESET_DIR = REPO_ROOT / "configs"
 
-STAGES = ("ingest", "dedupe", "cbrn", "tokenize", "train", "audit")
-
 # section name -> "module:Class"; a section whose module is missing is reported, never ignored.
 SECTIONS: dict[str, str] = {
     "run": "common.config:RunSection",
@@ -47,15 +45,12 @@ class RunSection:
     seed: int = 1234
     workers: int = 2
     executor: str = "local"  # pipeline/executor: local | slurm (checked where it is chosen)
-    stages: list[str] = field(default_factory=lambda: ["ingest", "dedupe", "cbrn", "tokenize", "train", "audit"])
+    stages: list[str] = field(default_factory=list)  # empty = every registered stage (pipeline/stages.py)
     preset: str = ""
 
     def validate(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"run.workers: must be >= 1, got {self.workers}")
-        for s in self.stages:
-            if s not in STAGES:
-                raise ConfigError(f"run.stages: unknown stage {s!r}{_suggest(s, STAGES)}")
 
 
 def _suggest(name: str, known) -> str:

@@ -71,7 +71,8 @@ def main(argv=None) -> int:
         elif args.cmd == "submit":
             from pipeline.slurm_chain import submit
             cfg = resolve_config(args)
-            stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(cfg.run.stages)
+            from pipeline.stages import stage_names
+            stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(cfg.run.stages) or stage_names()
             for stage, job_id in submit(cfg, stages):
                 print(f"{stage}\t{job_id}")
         elif args.cmd == "status":

@@ -11,10 +11,10 @@ from pathlib import Path
 from common import filter_record
 from common.io import read_json
 from pipeline.ledger import books_from_ledger
-from pipeline.stage import DATA_STAGES
+from pipeline.stages import data_stages, stage_names
 
 
-def check_run(run_dir: str | Path, stages=DATA_STAGES + ("train", "audit")) -> list[tuple[bool, str]]:
+def check_run(run_dir: str | Path, stages=None) -> list[tuple[bool, str]]:
     run = Path(run_dir)
     out: list[tuple[bool, str]] = []
 
@@ -22,7 +22,8 @@ def check_run(run_dir: str | Path, stages=DATA_STAGES + ("train", "audit")) -> l
         out.append((bool(cond), what))
         return bool(cond)
 
-    for stage in (s for s in stages if s in DATA_STAGES):
+    stages = stage_names() if stages is None else stages
+    for stage in (s for s in stages if s in data_stages()):
         d = run / stage
         if not ok((d / "stats.json").is_file(), f"{stage}: stats.json"):
             continue

@@ -11,7 +11,7 @@ from common.paths import refuse_escaping_links
 from common.progress import print_table
 from pipeline.context import RunContext
 from pipeline.stage import load_stats, read_marker, verify_input_shards
-from pipeline.stages import available, get_runner, get_stage, STAGE_CLASSES
+from pipeline.stages import available, check_names, get_runner, get_stage, spec, stage_names
 
 # keys that change how a run executes, not what it produces
 EXECUTION_KEYS = {("run", "workers"), ("run", "executor"), ("run", "stages"), ("run", "run_dir"), ("run", "preset")}
@@ -107,7 +107,8 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
 def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explicit: bool = False) -> dict:
     from pipeline.executor import get_executor
     run = prepare_run_dir(cfg)
-    stages = stages or list(cfg.run.stages)
+    stages = stages or list(cfg.run.stages) or stage_names()
+    check_names(stages)
     executor = get_executor(cfg.run.executor, cfg.run.workers)
     rows, summary = [], {}
     try:
@@ -130,7 +131,7 @@ def _run_stages(run, stages, executor, explicit, rows, summary) -> None:
                 raise RuntimeError(f"stage {name!r} is not available in this version")
             print(f"[pipeline] stage {name!r} is not available in this version; skipped", file=sys.stderr)
             continue
-        if name in STAGE_CLASSES:
+        if not spec(name).runner:
             stats = run_block_stage(run, name, executor)
             summary[name] = stats
             rows.append({"stage": name, "in": stats["in"], "kept": stats["kept"],

@@ -13,11 +13,12 @@ def submit(cfg: cfgmod.RunConfig, stages: list[str]) -> list[tuple[str, str]]:
     """Submit one job per stage, each `afterok` on the one before; returns [(stage, job id)]."""
     from common.io import atomic_write_json
     from pipeline.run import prepare_run_dir
-    from pipeline.stages import available
+    from pipeline.stages import available, check_names
     from slurm.render import stage_job
     from slurm.submit import sbatch
     if "train" in stages:
         check_training_fits(cfg)
+    check_names(stages)
     run = prepare_run_dir(cfg)
     # the drivers run with the full config, [slurm] and execution settings included
     full = cfg.to_dict()
@@ -68,7 +69,8 @@ def status(run_dir: Path) -> list[dict]:
         summary = ", ".join(sorted({v["state"] for v in states.values()})) or "finished (forgotten)"
         rows.append({"job": job["name"], "id": job["job_id"], "state": summary})
     stage_rows = []
-    for stage in ("ingest", "dedupe", "cbrn", "tokenize"):
+    from pipeline.stages import data_stages
+    for stage in data_stages():
         p = Path(run_dir) / stage / "stats.json"
         if p.is_file():
             s = read_json(p)

@@ -20,8 +20,8 @@ from common.paths import inside
 from pipeline.block import run_blocks, stats_of
 from pipeline.context import RunContext, TaskContext
 from pipeline.ledger import Books, LedgerWriter
+from pipeline.stages import data_stages
 
-DATA_STAGES = ("ingest", "dedupe", "cbrn", "tokenize")
 
 
 @dataclass
@@ -203,7 +203,7 @@ def load_stats(run: RunContext, stage: str) -> dict | None:
 
 def input_stage_for(run: RunContext, stage: str) -> str:
     """The nearest earlier data stage that has finished (its stats.json exists)."""
-    order = list(DATA_STAGES)
+    order = list(data_stages())
     for prev in reversed(order[: order.index(stage)]):
         if load_stats(run, prev) is not None:
             return prev
@@ -237,7 +237,7 @@ def verify_input_shards(run: RunContext, stage: str) -> None:
     """Refuse to start `stage` when a shard it would read no longer has the sha256 that the
     producing stage's completion marker recorded: a damaged input is never trusted (a flipped
     byte inside a zstd frame can decode to different text without any error)."""
-    if stage not in DATA_STAGES or stage == DATA_STAGES[0]:
+    if stage not in data_stages() or stage == data_stages()[0]:
         return
     prev, shards = input_shards(run, stage)
     recorded = recorded_outputs(run, prev)

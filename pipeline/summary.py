@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.io import read_json
 from common.progress import print_table
-from pipeline.stage import DATA_STAGES
+from pipeline.stages import data_stages
 
 SAMPLE_PROMPT = "The Python standard library"
 
@@ -37,7 +37,7 @@ def greedy_sample(run_dir: Path, prompt: str = SAMPLE_PROMPT, new_tokens: int = 
 
 def print_summary(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
-    stages = {s: _read(run_dir / s / "stats.json") for s in DATA_STAGES}
+    stages = {s: _read(run_dir / s / "stats.json") for s in data_stages()}
     rows = []
     for name, st in stages.items():
         if st is None:

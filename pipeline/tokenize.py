@@ -3,7 +3,7 @@
 Steps (a barrier between them):
   1. `tokenizer` (1 task): the run's tokenizer at `tokenize/tokenizer.json`: a copy of the configured
      tokenizer.json, a conversion of a tiktoken ranks file, or a byte-level BPE trained on the input
-     stage's kept documents (only when that stage is `cbrn`, unless `allow_unfiltered`).
+     stage's kept documents (only when `cbrn` ran upstream, unless `allow_unfiltered`).
   2. `encode` (1 task per input shard): batched `encode_batch` overlapped with reading and writing;
      one Megatron document per kept document ending in the end-of-document token, split into
      sequences of at most `max_sequence_tokens`; ledger, provenance table.
@@ -21,6 +21,7 @@ from common import filter_record as filter_record_mod
 from common.config import ConfigError
 from pipeline.context import RunContext
 from pipeline.stage import Stage, input_shards, load_stats, merge_block_stats, merge_books, recorded_outputs
+from pipeline.stages import spec
 
 
 @dataclass(kw_only=True)
@@ -53,16 +54,30 @@ class TokenizeConfig:
             raise ConfigError("tokenize.zarr_chunk_tokens: must be >= 1")
 
 
+def filter_stage_upstream(run: RunContext, input_stage: str) -> str | None:
+    """The CBRN filter stage the input passed on its way here: follow each data stage's recorded input
+    stage back from `input_stage`; None when no stage on the way is the filter."""
+    stage, seen = input_stage, set()
+    while stage and stage not in seen:
+        seen.add(stage)
+        if spec(stage).cbrn_filter:
+            return stage
+        stage = (load_stats(run, stage) or {}).get("input_stage")
+    return None
+
+
 def filter_record(run: RunContext, input_stage: str) -> dict | None:
-    """The input stage's filter record: `cbrn/stats.json["filter"]`, None when the data was not filtered."""
-    if input_stage != "cbrn":
+    """The filter record of the CBRN stage upstream of `input_stage` (its fingerprint and the sha256 of
+    its stats and ledgers), None when the data did not pass the filter."""
+    stage = filter_stage_upstream(run, input_stage)
+    if stage is None:
         return None
-    fingerprint = (load_stats(run, "cbrn") or {}).get("filter")
+    fingerprint = (load_stats(run, stage) or {}).get("filter")
     if not isinstance(fingerprint, dict) or not fingerprint:
-        raise RuntimeError(f"{run.stage_dir('cbrn') / 'stats.json'}: no 'filter' record; the tokenize stage "
-                           f"will not label cbrn output as filtered without one")
-    record = filter_record_mod.build(fingerprint, run.stage_dir("cbrn"), recorded_outputs(run, "cbrn"))
-    filter_record_mod.check(record, where="tokenize", stage_dir=run.stage_dir("cbrn"))  # what the trainer checks
+        raise RuntimeError(f"{run.stage_dir(stage) / 'stats.json'}: no 'filter' record; the tokenize stage "
+                           f"will not label its output as filtered without one")
+    record = filter_record_mod.build(fingerprint, run.stage_dir(stage), recorded_outputs(run, stage))
+    filter_record_mod.check(record, where="tokenize", stage_dir=run.stage_dir(stage))  # what the trainer checks
     return record
 
 
@@ -73,14 +88,14 @@ class TokenizeStage(Stage):
         from pipeline.tokenize_steps import EncodeStep, MergeStep, TokenizerStep
         cfg: TokenizeConfig = run.config.tokenize
         prev, shards = input_shards(run, self.name)
-        filter_record(run, prev)
+        record = filter_record(run, prev)
         if cfg.tokenizer and not Path(cfg.tokenizer).is_file():
             raise ConfigError(f"tokenize.tokenizer: file not found: {cfg.tokenizer}")
-        if prev != "cbrn":
+        if record is None:
             if not cfg.tokenizer and not cfg.allow_unfiltered:
                 raise ConfigError(
-                    f"tokenize: refusing to train a tokenizer on unfiltered text (the input stage is {prev!r}, "
-                    f"not 'cbrn'); run the cbrn stage, give tokenize.tokenizer = FILE, or set "
+                    f"tokenize: refusing to train a tokenizer on unfiltered text (no cbrn stage upstream of the "
+                    f"input stage {prev!r}); run the cbrn stage, give tokenize.tokenizer = FILE, or set "
                     f"tokenize.allow_unfiltered = true")
         return [TokenizerStep(prev, shards), EncodeStep(prev, shards), MergeStep(shards)]
 
@@ -97,7 +112,7 @@ class TokenizeStage(Stage):
         books = merge_books(enc)
         record = filter_record(run, prev)
         if record is None:
-            print(f"[tokenize] WARNING: input stage {prev!r} is not cbrn: these tokens are UNFILTERED "
+            print(f"[tokenize] WARNING: no cbrn stage upstream of {prev!r}: these tokens are UNFILTERED "
                   f"(manifest.json says \"filter\": null)", file=sys.stderr)
         manifest = write_manifest(run, prev, record, tokenizer, enc, results["merge"])
         return {**books.to_dict(), "input_stage": prev, "shards": [t["shard"] for t in enc],

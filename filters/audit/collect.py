@@ -14,7 +14,7 @@ from common import reasons
 from common.io import read_json, sha256_file
 from filters.audit.snippets import clip, clip_text
 from pipeline.ledger import Books, books_from_ledger, read_ledger
-from pipeline.stage import DATA_STAGES
+from pipeline.stages import data_stages
 
 AUDIT_VERSION = 1
 REPO = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def hashes(run_dir: Path, cfg, cbrn: dict, problems: list[str]) -> dict:
     out["inputs"] = inputs
     out["inputs_digest"] = digest(inputs) if inputs else None
     out["stages"] = {}
-    for stage in DATA_STAGES:
+    for stage in data_stages():
         if (run_dir / stage).is_dir():
             files = tree_files(run_dir / stage, run_dir)
             out["stages"][stage] = {"files": len(files), "bytes": sum(f["bytes"] for f in files),
@@ -268,7 +268,7 @@ def evaluation(cfg, labeled: str, cbrn: dict, problems: list[str]) -> dict:
 def collect(run_dir: Path, cfg, labeled: str = "", sample: int = 20) -> dict:
     run_dir = Path(run_dir)
     problems: list[str] = []
-    acc = {s: stage_accounting(run_dir, s, problems) for s in DATA_STAGES}
+    acc = {s: stage_accounting(run_dir, s, problems) for s in data_stages()}
     check_flow(acc, problems)
     cbrn = cbrn_section(run_dir, sample)
     audit = {"audit_version": AUDIT_VERSION, "run": run_dir.resolve().name,
