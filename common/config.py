@@ -1,9 +1,11 @@
 """One config object per run: typed sections, presets, overrides, strict keys.
 
 A run config is a TOML or JSON file with one table per section (`[run]`, `[ingest]`, `[dedupe]`, ...).
-Each section is a kw_only dataclass owned by the package that uses it; `SECTIONS` names where it lives
-so this module never imports a package the run does not need. Unknown keys are errors that name the
-file, the key and the closest known key.
+Each section is a kw_only dataclass owned by the package that uses it, which registers it here when it
+is imported (`register_section`, "module:Class", imported on first use), so this module knows nothing of
+the packages above it. Unknown keys are errors that name the file, the key and the closest known key; a
+program that reads only some sections (the trainer) loads with `foreign="keep"`, and sections no package
+of its registered are left to their owners to check.
 """
 from __future__ import annotations
 
@@ -22,17 +24,14 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESET_DIR = REPO_ROOT / "configs"
 
-# section name -> "module:Class"; a section whose module is missing is reported, never ignored.
-SECTIONS: dict[str, str] = {
-    "run": "common.config:RunSection",
-    "ingest": "pipeline.ingest:IngestConfig",
-    "dedupe": "pipeline.dedupe:DedupeConfig",
-    "cbrn": "filters.config:CbrnConfig",
-    "tokenize": "pipeline.tokenize:TokenizeConfig",
-    "train": "pretrain.config:TrainConfig",
-    "slurm": "slurm.config:SlurmConfig",
-    "demo": "pipeline.democorpus:DemoCorpusConfig",
-}
+# section name -> "module:Class", registered by the package that owns the section; a section whose
+# module fails to import is reported, never ignored.
+SECTIONS: dict[str, str] = {"run": "common.config:RunSection"}
+
+
+def register_section(name: str, spec: str) -> None:
+    """Called by the package that owns section [name] when it is imported."""
+    SECTIONS[name] = spec
 
 
 class ConfigError(ValueError):
@@ -238,8 +237,10 @@ class RunConfig:
 
 
 def load(config_file: str | os.PathLike | None = None, preset: str | None = None,
-         overrides: list[str] | None = None, data: dict | None = None) -> RunConfig:
-    """Embedded defaults <- preset <- config file <- `data` <- overrides; every layer checked."""
+         overrides: list[str] | None = None, data: dict | None = None, foreign: str = "error") -> RunConfig:
+    """Embedded defaults <- preset <- config file <- `data` <- overrides; every layer checked. A section no
+    imported package registered is an error (`foreign="error"`), or is left unchecked and out of the
+    result (`"keep"`: for programs that read only their own sections)."""
     layers: list[tuple[str, dict]] = []
     if preset:
         layers.append((str(preset_path(preset)), read_config_file(preset_path(preset))))
@@ -258,6 +259,8 @@ def load(config_file: str | os.PathLike | None = None, preset: str | None = None
     for src, layer in layers:
         for name, value in layer.items():
             if name not in SECTIONS:
+                if foreign == "keep":
+                    continue
                 raise ConfigError(f"{src}: unknown section [{name}]{_suggest(name, SECTIONS)}")
             if section_class(name) is None:
                 raise ConfigError(f"{src}: section [{name}] is not available in this version")

@@ -243,9 +243,9 @@ def main(argv=None) -> int:
     from common.config import ConfigError
     try:
         if a.config or not a.preset:
-            cfg = cfgmod.load(a.config, None, [])
+            cfg = cfgmod.load(a.config, None, [], foreign="keep")
         else:
-            cfg = cfgmod.load(None, None, [f'train.model.preset="{a.preset}"'])
+            cfg = cfgmod.load(None, None, [f'train.model.preset="{a.preset}"'], foreign="keep")
         if a.preset:
             cfg.train.model.preset = a.preset
         args, layout, memory = from_config(cfg, a.gpu_memory)

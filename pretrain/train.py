@@ -51,7 +51,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
     overrides = [o if o.split("=", 1)[0].split(".")[0] in cfgmod.SECTIONS else f"train.{o}" for o in args.overrides]
     if args.allow_unfiltered:
         overrides.append("train.data.allow_unfiltered=true")
-    cfg = cfgmod.load(args.config, args.preset, overrides)
+    cfg = cfgmod.load(args.config, args.preset, overrides, foreign="keep")  # the pipeline checks the rest
     if args.max_steps < 0:
         raise ConfigError(f"--max-steps: must be >= 0, got {args.max_steps}")
     return cfg.train, Path(args.run_dir or cfg.run.run_dir)
