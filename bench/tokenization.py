@@ -174,13 +174,13 @@ def main(argv=None) -> int:
     from pipeline.shards import read_shard
     from pipeline.stage import shard_path
     from pipeline.context import load_run_context
-    from pipeline.tokenizer import load_for_encoding
+    from pipeline.tokenizer import open_tokenizer
     from pipeline.tokenize_encode import indexed_dataset
     indexed_dataset()        # imported once up front: the paired e2e measures the pipeline, not imports
     run = load_run_context(work)
     texts = [d.text for s in read_json(work / "ingest" / "stats.json")["shards"]
              for d in read_shard(shard_path(run, "ingest", s["name"]))]
-    tok = load_for_encoding(work / "tokenize" / "tokenizer.json")
+    tok = open_tokenizer(work / "tokenize" / "tokenizer.json")
     batch_bytes = run.config.tokenize.batch_bytes
 
     pairs = [paired(work, tok, batch_bytes, rep) for rep in range(args.reps)]

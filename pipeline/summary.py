@@ -22,11 +22,11 @@ def greedy_sample(run_dir: Path, prompt: str = SAMPLE_PROMPT, new_tokens: int = 
     if not (hf_dir / "config.json").is_file() or not tok_path.is_file():
         return None
     import torch
-    from tokenizers import Tokenizer
 
     from model import hf
     from model.generate import generate
-    tok = Tokenizer.from_file(str(tok_path))
+    from pipeline.tokenizer import open_tokenizer
+    tok = open_tokenizer(tok_path)
     model = hf.load(hf_dir, dtype=torch.float32)
     ids = tok.encode(prompt, add_special_tokens=False).ids
     manifest = _read(run_dir / "tokenize" / "manifest.json") or {}

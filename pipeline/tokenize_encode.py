@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from common import reasons
 from common.io import atomic_path, atomic_write_bytes, iter_lines, sha256_file
 from pipeline.block import Block
-from pipeline.tokenizer import load_for_encoding, token_byte_lengths, token_dtype
+from pipeline.tokenizer import open_tokenizer, token_byte_lengths, token_dtype
 
 PROVENANCE_SCHEMA = pa.schema([
     ("sequence", pa.int64()),      # index of the sequence in the shard (.idx order)
@@ -55,7 +55,7 @@ def _load(path: Path):
     """(tokenizer, byte length per id, dtype, sha256 of the file), loaded once per process and tokenizer content."""
     key = (str(path), sha256_file(path))
     if key not in _LOADED:
-        tok = load_for_encoding(path)
+        tok = open_tokenizer(path)
         _LOADED.clear()
         _LOADED[key] = (tok, token_byte_lengths(tok), token_dtype(tok.get_vocab_size(with_added_tokens=True)), key[1])
     return _LOADED[key]

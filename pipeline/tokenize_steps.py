@@ -1,6 +1,7 @@
 """The three steps of the tokenize stage and its manifest (see pipeline/tokenize.py for the picture)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -10,7 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import xxhash
 
-from common.io import atomic_path, atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
+from common.io import atomic_path, atomic_write_bytes, sha256_bytes, sha256_file
+from common.manifest import FORMAT as MANIFEST_FORMAT, TokenizeManifest
 from common.progress import bar
 from pipeline.block import stats_of
 from pipeline.context import RunContext, TaskContext
@@ -37,9 +39,8 @@ def provenance_path(run: RunContext, name: str) -> Path:
 
 def _run_tokenizer(run: RunContext):
     """(tokenizer, sha256) of the run's tokenizer.json."""
-    from tokenizers import Tokenizer
     path = tokenizer_path(run)
-    return Tokenizer.from_file(str(path)), sha256_file(path)
+    return tk.open_tokenizer(path), sha256_file(path)
 
 
 # ---------------------------------------------------------------- 1. tokenizer
@@ -238,17 +239,14 @@ def write_manifest(run: RunContext, input_stage: str, record: dict | None, token
         raise RuntimeError(f"tokenize: merged outputs ({merged['sequences']} sequences, {merged['documents']} "
                            f"documents, {merge[1]['tokens']} zarr tokens) do not match the shards "
                            f"({seqs}, {docs}, {tokens})")
-    manifest = {
-        "format": "megatron-core IndexedDataset (.bin/.idx) + zarr v3",
-        "input_stage": input_stage, "filter": record, "unfiltered": record is None,
-        "tokenizer": tokenizer, "dtype": tokenizer["dtype"], "eod_id": tokenizer["eod_id"],
-        "vocab_size": tokenizer["vocab_size"],
-        "max_sequence_tokens": run.config.tokenize.max_sequence_tokens,
-        "documents": docs, "sequences": seqs, "tokens": tokens,
-        "split_documents": sum(s["split_documents"] for s in shards),
-        "merged": {"prefix": MERGED_PREFIX, "bin_sha256": digest[f"{MERGED_PREFIX}.bin"],
-                   "idx_sha256": digest[f"{MERGED_PREFIX}.idx"]},
-        "zarr": ZARR_DIR, "shards": shards,
-    }
-    atomic_write_json(run.stage_dir("tokenize") / "manifest.json", manifest)
+    manifest = TokenizeManifest(
+        format=MANIFEST_FORMAT, input_stage=input_stage, filter=record, unfiltered=record is None,
+        tokenizer=tokenizer, dtype=tokenizer["dtype"], eod_id=tokenizer["eod_id"], vocab_size=tokenizer["vocab_size"],
+        max_sequence_tokens=run.config.tokenize.max_sequence_tokens, documents=docs, sequences=seqs, tokens=tokens,
+        split_documents=sum(s["split_documents"] for s in shards),
+        merged={"prefix": MERGED_PREFIX, "bin_sha256": digest[f"{MERGED_PREFIX}.bin"],
+                "idx_sha256": digest[f"{MERGED_PREFIX}.idx"]},
+        zarr=ZARR_DIR, shards=shards)
+    manifest.write(run.stage_dir("tokenize"))
+    manifest = dataclasses.asdict(manifest)
     return manifest

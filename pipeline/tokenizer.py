@@ -241,8 +241,9 @@ def token_byte_lengths(tok) -> np.ndarray:
     return lengths
 
 
-def load_for_encoding(path: str | Path):
-    """The stage's tokenizer: special-token strings inside documents are encoded as plain text."""
+def open_tokenizer(path: str | Path):
+    """The one loader of a run's tokenizer.json (the tokenize stage, the run summary): special-token
+    strings inside documents are encoded as plain text."""
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(path))
     tok.encode_special_tokens = True

@@ -1,8 +1,8 @@
 """Training data: tokenize manifests -> megatron-core `GPTDataset` blend -> this rank's micro-batches.
 
-- `read_manifest` is the one place that reads `tokenize/manifest.json`; it is tolerant of key names
-  (so the tokenize stage's names can be aligned at merge time) and refuses data whose manifest does
-  not record that it passed the CBRN filter, unless unfiltered data is explicitly allowed.
+- `read_manifest` reads `tokenize/manifest.json` through the dataclass its writer uses
+  (common/manifest.py) and refuses data whose filter record it cannot verify, unless unfiltered data
+  is explicitly allowed.
 - `GPTDataset` (via `BlendedMegatronDatasetBuilder`) packs documents into sequences of the phase's
   length with a shuffle fixed by the seed; a blend of several tokenized datasets takes weights.
 - Global batch g of a phase is samples [g*G, (g+1)*G) of that phase's dataset; data-parallel rank r
@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from common import filter_record
-from common.io import read_json
+from common.manifest import FILE as MANIFEST, ManifestError, TokenizeManifest
 from pretrain.config import DataConfig, PhaseConfig
 
-MANIFEST = "manifest.json"
 
 
 class DataError(RuntimeError):
@@ -52,48 +51,27 @@ class TokenizedSource:
                 "filtered": self.filter is not None}
 
 
-def _first(d: dict, *keys, default=None):
-    for k in keys:
-        if isinstance(d, dict) and d.get(k) is not None:
-            return d[k]
-    return default
-
-
 def read_manifest(directory: str | Path, *, weight: float = 1.0, allow_unfiltered: bool = False) -> TokenizedSource:
-    """The manifest of a tokenize output directory, checked. Accepted key names (first found wins):
-    vocab size `vocab_size` | `tokenizer.vocab_size`; end of document `eod_id` | `eod` | `eod_token_id` |
-    `tokenizer.eod_id`; tokenizer digest `tokenizer_sha256` | `tokenizer.sha256`; data prefix
-    `merged.prefix` | `prefix` | "merged/data". The filter record `filter` must be complete and, when the
-    cbrn stage's directory sits beside this one (a run directory), match its stats.json and ledgers
+    """The manifest of a tokenize output directory (`common.manifest.TokenizeManifest`: exactly the names
+    the tokenize stage writes), checked. The filter record `filter` must be complete and, when the cbrn
+    stage's directory sits beside this one (a run directory), match its stats.json and ledgers
     (`common.filter_record.check`); a missing, partial or mismatching record is refused by name unless
     unfiltered data is allowed (then it warns and the data counts as unfiltered)."""
     directory = Path(directory).resolve()
     path = directory / MANIFEST
-    if not path.is_file():
-        raise DataError(f"{path}: not found (expected the tokenize stage's manifest; run the pipeline's "
-                        f"tokenize stage first or point train.data.sources at a tokenize directory)")
     try:
-        m = read_json(path)
-    except Exception as e:  # noqa: BLE001 - any parse failure is reported with the file
-        raise DataError(f"{path}: cannot parse: {e}") from None
-    if not isinstance(m, dict):
-        raise DataError(f"{path}: top level must be an object")
-    tok = m.get("tokenizer") if isinstance(m.get("tokenizer"), dict) else {}
-    vocab = _first(m, "vocab_size", default=_first(tok, "vocab_size"))
-    eod = _first(m, "eod_id", "eod", "eod_token_id", default=_first(tok, "eod_id", "eod"))
-    for key, value in (("vocab_size", vocab), ("eod_id", eod)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise DataError(f"{path}: '{key}' missing or not a non-negative integer (got {value!r})")
-    merged = m.get("merged") if isinstance(m.get("merged"), dict) else {}
-    prefix = directory / str(_first(merged, "prefix", default=_first(m, "prefix", default="merged/data")))
+        m = TokenizeManifest.read(directory)
+    except ManifestError as e:
+        raise DataError(str(e)) from None
+    prefix = directory / m.merged.get("prefix", "")
     for ext in (".bin", ".idx"):
         if not Path(f"{prefix}{ext}").is_file():
             raise DataError(f"{path}: data file {prefix}{ext} not found")
 
-    record, verified, problem = m.get("filter"), "", ""
-    if record in (None, {}) or m.get("unfiltered", False):
+    record, verified, problem = m.filter, "", ""
+    if not record or m.unfiltered:
         problem = (f"{path}: the manifest does not record that this data passed the CBRN filter ('filter' is "
-                   f"{'missing' if 'filter' not in m else repr(record)}{', unfiltered: true' if m.get('unfiltered') else ''})")
+                   f"{record!r}{', unfiltered: true' if m.unfiltered else ''})")
     else:  # the record says which stage filtered the data upstream; check() holds it to that stage's files
         try:
             verified = filter_record.check(record, where=str(path), stage_dir=directory.parent / filter_record.STAGE)
@@ -104,13 +82,12 @@ def read_manifest(directory: str | Path, *, weight: float = 1.0, allow_unfiltere
             raise DataError(f"{problem}. Refusing to train on it; pass --allow-unfiltered "
                             f"(train.data.allow_unfiltered=true) to train on it as unfiltered data.")
         warn_unfiltered(path, problem)
-    tokenizer_json = directory / "tokenizer.json"
+    tokenizer_json = directory / str(m.tokenizer.get("path", ""))
     return TokenizedSource(
-        directory=str(directory), prefix=str(prefix), weight=float(weight), vocab_size=vocab, eod_id=eod,
-        tokenizer_sha256=_first(m, "tokenizer_sha256", default=_first(tok, "sha256", "tokenizer_sha256")),
-        dtype=_first(m, "dtype", default=_first(tok, "dtype")), tokens=m.get("tokens"),
-        documents=m.get("documents"), filter=None if problem else record, filter_check=problem or verified,
-        tokenizer_json=str(tokenizer_json) if tokenizer_json.is_file() else None)
+        directory=str(directory), prefix=str(prefix), weight=float(weight), vocab_size=m.vocab_size, eod_id=m.eod_id,
+        tokenizer_sha256=m.tokenizer.get("sha256"), dtype=m.dtype, tokens=m.tokens, documents=m.documents,
+        filter=None if problem else record, filter_check=problem or verified,
+        tokenizer_json=str(tokenizer_json) if m.tokenizer.get("path") and tokenizer_json.is_file() else None)
 
 
 def warn_unfiltered(path: Path, why: str = "") -> None:

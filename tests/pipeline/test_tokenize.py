@@ -59,7 +59,7 @@ def test_megatron_reads_one_document_per_kept_document_and_decodes_to_the_source
     st = stats(run, "tokenize")
     docs = source_docs(run)
     assert st["kept"] == st["in"] == len(docs) and st["documents"] == len(docs)
-    tok = tk.load_for_encoding(run / "tokenize" / "tokenizer.json")
+    tok = tk.open_tokenizer(run / "tokenize" / "tokenizer.json")
     eod = tok.token_to_id(tk.EOD_TOKEN)
     ds = IndexedDataset(str(run / "tokenize" / "merged" / "data"))
     bounds = ds.document_indices
@@ -94,7 +94,7 @@ def test_long_documents_are_split_into_sequences_of_one_document_and_the_ledger_
 
 
 def test_special_token_strings_inside_documents_are_plain_text(run):
-    tok = tk.load_for_encoding(run / "tokenize" / "tokenizer.json")
+    tok = tk.open_tokenizer(run / "tokenize" / "tokenizer.json")
     specials = set(tk.describe(tok, tk.EOD_TOKEN)["special_tokens"].values())
     prov = [p for p in pq.read_table(run / "tokenize" / "provenance").to_pylist() if p["id"] == "specials"]
     shard = prov[0]["src_file"]
@@ -148,7 +148,7 @@ def test_provenance_traces_any_token_to_its_document_source_line_and_ledger_rows
     by_id = {d.id: d for d in source_docs(run)}
     ledger_ingest = {r["id"]: r for r in ledger_rows(run, "ingest")}
     ledger_tok = {r["id"]: r for r in ledger_rows(run, "tokenize")}
-    tok = tk.load_for_encoding(run / "tokenize" / "tokenizer.json")
+    tok = tk.open_tokenizer(run / "tokenize" / "tokenizer.json")
     rng = np.random.default_rng(0)
     for t in rng.integers(0, m["tokens"], 25).tolist() + [0, m["tokens"] - 1]:
         shard = max((s for s in m["shards"] if s["token_offset"] <= t and s["tokens"]), key=lambda s: s["token_offset"])

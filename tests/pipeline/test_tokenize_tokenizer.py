@@ -46,7 +46,7 @@ def test_training_is_deterministic_across_runs_and_thread_counts(corpus_file, tr
 
 
 def test_trained_tokenizer_has_eod_and_harmony_tokens_and_round_trips_exactly(trained):
-    tok = tk.load_for_encoding(trained)
+    tok = tk.open_tokenizer(trained)
     info = tk.describe(tok, tk.EOD_TOKEN)
     assert info["vocab_size"] == 1500 and info["dtype"] == "uint16"
     assert info["eod_id"] == 0 and info["harmony_chat_tokens"]

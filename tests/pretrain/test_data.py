@@ -11,7 +11,7 @@ import torch
 
 from pretrain.config import DataConfig, DataSource, PhaseConfig
 from pretrain.data import DataError, PhaseData, build_dataset, read_manifest, resolve_sources
-from tests.pretrain.conftest import VOCAB, make_tokenized
+from tests.pretrain.conftest import make_tokenized
 
 
 def edit_manifest(directory, **changes):
@@ -25,8 +25,7 @@ def edit_manifest(directory, **changes):
     path.write_text(json.dumps(m))
 
 
-@pytest.mark.parametrize("changes", [{"filter": None}, {"filter": ...}, {"filter": {}},
-                                     {"unfiltered": True}])
+@pytest.mark.parametrize("changes", [{"filter": None}, {"filter": {}}, {"unfiltered": True}])
 def test_manifest_without_a_filter_record_is_refused(tmp_path, changes):
     d = make_tokenized(tmp_path / "tok")
     edit_manifest(d, **changes)
@@ -92,15 +91,19 @@ def test_allow_unfiltered_warns_loudly(tmp_path, capsys):
     assert "DID NOT PASS THE CBRN FILTER" in capsys.readouterr().err
 
 
-def test_manifest_key_names_are_tolerated(tmp_path):
+@pytest.mark.parametrize("key", ["filter", "vocab_size", "eod_id", "tokenizer", "merged"])
+def test_the_manifest_is_read_by_the_names_its_writer_uses(tmp_path, key):
+    """No aliases: a field missing (renamed, hand-written, another tool's) is refused, naming it."""
     d = make_tokenized(tmp_path / "tok")
-    eod = json.loads((d / "manifest.json").read_text())["eod_id"]
-    edit_manifest(d, vocab_size=..., eod_id=..., tokenizer_sha256=...,
-                  tokenizer={"vocab_size": VOCAB, "eod_id": eod, "sha256": "abc"})
-    s = read_manifest(d)
-    assert (s.vocab_size, s.eod_id, s.tokenizer_sha256) == (VOCAB, eod, "abc")
-    edit_manifest(d, tokenizer=..., eod=7, vocab_size=VOCAB)
-    assert read_manifest(d).eod_id == 7
+    m = json.loads((d / "manifest.json").read_text())
+    m[f"{key}_renamed"] = m.pop(key)
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DataError, match=f"manifest.json: '{key}' missing"):
+        read_manifest(d)
+    m[key] = "not an object" if key in ("tokenizer", "merged") else -1 if key != "filter" else 7
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DataError, match=f"'{key}' must be"):
+        read_manifest(d)
 
 
 def test_missing_pieces_name_the_file(tmp_path):
@@ -115,7 +118,8 @@ def test_missing_pieces_name_the_file(tmp_path):
 def test_blend_needs_one_tokenizer(tmp_path):
     make_tokenized(tmp_path / "a")
     make_tokenized(tmp_path / "b")
-    edit_manifest(tmp_path / "b", tokenizer_sha256="other")
+    tokenizer = json.loads((tmp_path / "b" / "manifest.json").read_text())["tokenizer"]
+    edit_manifest(tmp_path / "b", tokenizer={**tokenizer, "sha256": "other"})
     cfg = DataConfig(sources=[DataSource(path="a"), DataSource(path="b")])
     with pytest.raises(DataError, match="tokenizer_sha256"):
         resolve_sources(cfg, tmp_path)
