@@ -9,6 +9,15 @@ Checkpoints: `model.hf.load` / `model.hf.save` (HF GptOss, safetensors). Samplin
 Sizes: `python -m model.info --preset gpt-oss-120b`.
 """
 from model.args import ModelArgs, get_preset
-from model.model import MoEAux, Transformer
+
+
+def __getattr__(name: str):
+    # torch is imported on first use of the model, not by `model.args` (read by config checks in
+    # data workers that never build a model and should not pay torch's few hundred MB)
+    if name in ("MoEAux", "Transformer"):
+        from model import model as _model
+        return getattr(_model, name)
+    raise AttributeError(f"module 'model' has no attribute {name!r}")
+
 
 __all__ = ["ModelArgs", "MoEAux", "Transformer", "get_preset"]

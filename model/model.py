@@ -83,6 +83,8 @@ class Transformer(nn.Module):
         positions_T = torch.arange(start, start + T, device=tokens_BT.device)
         cos_TF, sin_TF = self.rope(positions_T)
         h_BTD = self.tok_embeddings(tokens_BT)
+        for layer in self.layers:
+            layer.moe.keep_aux = True
         for i, layer in enumerate(self.layers):
             h_BTD = layer(h_BTD, cos_TF, sin_TF, positions_T, None if cache is None else cache[i])
         return self.output(self.norm(h_BTD))
@@ -92,14 +94,19 @@ class Transformer(nn.Module):
         return logits, self.moe_aux()
 
     def moe_aux(self) -> MoEAux:
-        """The MoE statistics of the last forward."""
+        """The MoE statistics of the last forward, taken: the layers let go of their losses and keep
+        none until the next forward. A block recomputed in the backward (activation checkpointing) runs
+        its MoE again; a loss stored then would hold the recomputed graph into the next step."""
         moes = [layer.moe for layer in self.layers]
         per_sequence = moes[0].aux_loss_per_sequence
         for m in moes[1:]:  # summed layer after layer (a fixed order: the same bits however called)
             per_sequence = per_sequence + m.aux_loss_per_sequence
-        return MoEAux(aux_loss=torch.stack([m.aux_loss for m in moes]).mean(),
-                      aux_loss_per_sequence=per_sequence / len(moes),
-                      tokens_per_expert=torch.stack([m.tokens_per_expert for m in moes]))
+        aux = MoEAux(aux_loss=torch.stack([m.aux_loss for m in moes]).mean(),
+                     aux_loss_per_sequence=per_sequence / len(moes),
+                     tokens_per_expert=torch.stack([m.tokens_per_expert for m in moes]))
+        for m in moes:
+            m.keep_aux, m.aux_loss, m.aux_loss_per_sequence = False, None, None
+        return aux
 
     def set_rope(self, *, yarn_factor: float, original_context: int) -> None:
         """Switch YaRN settings (phase boundary): updates `args` (so a saved config says so) and

@@ -14,7 +14,8 @@ Contract of the experts submodule (what an expert-parallel wrapper may rely on a
 
 After each forward, `MoE.aux_loss` (scalar, differentiable) holds the load-balancing loss over the
 micro-batch, `MoE.aux_loss_per_sequence` (B,) the same per sequence, and `MoE.tokens_per_expert` (E,)
-int64 the slot counts; `Transformer.moe_aux` collects them.
+int64 the slot counts; `Transformer.moe_aux` takes them (and sets `keep_aux` False until the model's
+next forward, so a recomputed forward in the backward stores no loss).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class MoE(nn.Module):
         self.aux_loss: torch.Tensor | None = None
         self.aux_loss_per_sequence: torch.Tensor | None = None
         self.tokens_per_expert: torch.Tensor | None = None
+        self.keep_aux = True
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         B, T, D = x_BTD.shape
@@ -52,8 +54,11 @@ class MoE(nn.Module):
         y_NKD = y_sorted[torch.argsort(order)].view(N, K, D)  # back to slot order
         out_ND = (y_NKD * weights_NK.to(y_NKD.dtype)[..., None]).sum(dim=1)
 
-        self.aux_loss = load_balancing_loss(logits_NE, counts_E)
-        self.aux_loss_per_sequence = sequence_load_balancing_loss(logits_NE.view(B, T, -1), K)
+        # computed always (a recomputed forward must save what the first one saved), kept only until taken
+        aux_loss = load_balancing_loss(logits_NE, counts_E)
+        aux_loss_per_sequence = sequence_load_balancing_loss(logits_NE.view(B, T, -1), K)
+        if self.keep_aux:
+            self.aux_loss, self.aux_loss_per_sequence = aux_loss, aux_loss_per_sequence
         self.tokens_per_expert = counts_E.detach()
         return out_ND.view(B, T, D)
 

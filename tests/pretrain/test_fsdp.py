@@ -37,6 +37,25 @@ def test_recompute_changes_no_bit(mode, runs_root, two_phase_config, reference_r
         assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got), kind
 
 
+@pytest.mark.parametrize("mode", ["none", "full", "selective"])
+def test_no_layer_keeps_a_graph_after_the_backward(mode):
+    """The MoE losses are taken by moe_aux(); a block recomputed in the backward stores none, so no
+    recomputed graph (its attention's saved tensors and all) lives on into the next step."""
+    from model import Transformer, get_preset
+    from pretrain.recompute import apply_recompute
+    torch.manual_seed(0)
+    model = Transformer(get_preset("tiny"))
+    model.init_weights()
+    apply_recompute(model, mode)
+    logits = model(torch.randint(0, model.args.vocab_size, (2, 32)))
+    aux = model.moe_aux()
+    (logits.float().square().mean() + aux.aux_loss_per_sequence.sum()).backward()
+    held = [i for i, layer in enumerate(model.layers)
+            if layer.moe.aux_loss is not None or layer.moe.aux_loss_per_sequence is not None]
+    assert held == [], f"layers {held} still hold a loss (and its autograd graph) after the backward"
+    assert aux.tokens_per_expert.sum() == 2 * 32 * model.args.top_k * model.args.n_layers
+
+
 @pytest.mark.slow
 def test_kill9_with_fsdp_resumes_bit_exact(runs_root, two_phase_config):
     args = ("--config", two_phase_config, FSDP, "parallel.ep=2", 'activation_checkpoint="full"')
