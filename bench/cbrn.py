@@ -40,8 +40,12 @@ def path_of(d) -> str:
     """Which rule removed a document: blocklist, or the classifier on the 2+ term / 1 term / no-term path."""
     if d.reason == "cbrn_blocklist":
         return "blocklist"
-    n = d.detail.get("n_terms", 0)
-    return "no-term" if not d.detail.get("escalated") else ("1-term" if n == 1 else "2+-terms")
+    n, ev = d.detail.get("n_terms", 0), d.detail.get("evidence") or {}
+    if not d.detail.get("escalated"):
+        return "no-term"
+    if n >= 2:
+        return "2+-terms"
+    return "1-term+" + "+".join(sorted(ev)) if ev else "1-term"
 
 
 def title_of(rec: dict) -> str:
@@ -96,13 +100,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "cbrn.json"))
     ap.add_argument("--limit-mb", type=float, default=0.0, help="stop after this many MB (0 = all)")
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--model", default="", help="fastText model (default: the shipped one)")
+    ap.add_argument("--policy", default="balanced", choices=("narrow", "balanced", "broad"))
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     if not corpus.is_dir():
         print(f"corpus not found: {corpus}", file=sys.stderr)
         return 2
     from filters.decide import CbrnFilter
-    filt = CbrnFilter.from_config()
+    from filters.config import CbrnConfig
+    filt = CbrnFilter.from_config(CbrnConfig(model_path=args.model, policy=args.policy))
     docs = load(corpus, args.limit_mb)
     texts = [r["text"] for r in docs]
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
@@ -113,6 +120,8 @@ def main(argv=None) -> int:
     scores, cpu_c, wall_c = timed(filt.classifier.chunk_scores_batch, texts, args.batch)
     decisions, cpu_d, wall_d = timed(filt.decide_batch, texts, args.batch)
     removed = sum(d.decision == "remove" for d in decisions)
+    from filters.decide import LEVELS
+    level_shares = {name: sum(name in (d.detail.get("levels") or {}) for d in decisions) for name in LEVELS}
     from filters.data.corpus import labeled_titles
     labeled = REPO.parent / "shared" / "data" / "cbrn_labeled"
     fps = corpus_false_positives(docs, decisions, labeled_titles([labeled / "train.jsonl", labeled / "dev.jsonl"]))
@@ -127,6 +136,7 @@ def main(argv=None) -> int:
               "removed": removed, "removed_by_source": {k: v["removed"] for k, v in by_source.items()},
               "docs_by_source": {k: v["docs"] for k, v in by_source.items()},
               "corpus_false_positives": fps,
+              "levels_removed": {k: {"docs": v, "share": round(v / max(1, n), 6)} for k, v in level_shares.items()},
               "fingerprint": filt.fingerprint(), "python": platform.python_version(), "machine": platform.machine()}
     atomic_write_json(args.out, result)
     tsv = Path(args.out).with_name(Path(args.out).stem + "-removed.tsv")
@@ -143,6 +153,8 @@ def main(argv=None) -> int:
         print(f"corpus removals [{name}]: {f['removed']} of {f['docs']} ({100 * f['rate']:.3f} %); by path "
               f"{f['by_path']}; by source " + ", ".join(f"{k} {v['removed']}/{v['docs']}"
                                                         for k, v in f["by_source"].items() if v["removed"]))
+    print("share of the corpus each policy level removes: " + ", ".join(
+        f"{k} {v} ({100 * v / max(1, n):.3f} %)" for k, v in level_shares.items()))
     print(f"removed documents listed in {tsv}")
     print(f"wrote {args.out}")
     return 0

@@ -25,7 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_TRAIN = REPO.parent / "shared" / "data" / "cbrn_labeled" / "train.jsonl"
 SHARED_DEV = SHARED_TRAIN.with_name("dev.jsonl")
 SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
-DEFAULT_CORPUS_RATE = 0.0005   # the no-term path may remove at most this fraction of the held-out corpus sample
+DEFAULT_CORPUS_RATE = 0.00005  # balanced: the no-term path may remove at most this fraction of the held-out corpus
+# per level: (recall kept among 1-term positives, among strong-evidence positives, no-term corpus rate (None:
+# no removal without a term)), all out of fold on the training data; balanced's come from `train`'s arguments
+LEVEL_TARGETS = {"narrow": (0.90, 0.95, None), "broad": (0.99, 0.995, 0.0005)}
 DEFAULT_OUT = REPO / "filters" / "models" / "cbrn_default.ftz"
 
 
@@ -51,7 +54,7 @@ def _parse_line(lineno: int, raw: bytes):
 def classify(args) -> int:
     from filters.decide import CbrnFilter
     cfg = CbrnConfig(model_path=args.model or "", threshold=args.threshold,
-                     threshold_without_terms=args.threshold_without_terms)
+                     threshold_without_terms=args.threshold_without_terms, policy=args.policy)
     filt = CbrnFilter.from_config(cfg)
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +110,7 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
     "sources", "corpus_meta", "n_terms_fn"}."""
     from filters.data import EXTRA_FILES, DATA_DIR, read_extra
     from filters.data.corpus import iter_corpus, labeled_titles, select_negatives
-    from filters.decide import term_windows
+    from filters.decide import summarise, term_windows
     from filters.evaluate import read_labeled
     from filters.lexicon import load_lexicon
     from filters.match import Matcher
@@ -133,7 +136,10 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
         return len({m.entry for m in matches if not lex.entries[m.entry].dual_use_common})
 
     def n_terms(texts: list[str]) -> np.ndarray:
-        return np.array([counted(ms) for ms in matcher.scan_batch(texts)], dtype=int)
+        """Per text: 0 where the decision would take the no-term way (no term, or generic terms only
+        without context), else its count of distinct counted terms."""
+        return np.array([summarise(t, ms, lex, cfg)["escalated"] * counted(ms)
+                         for t, ms in zip(texts, matcher.scan_batch(texts))], dtype=int)
 
     negatives, calib, corpus_meta = [], [], None
     if corpus is not None:
@@ -156,23 +162,53 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
     texts = [r["text"] for r in rows] + [n["text"] for n in negatives]
     matches = matcher.scan_batch(texts[:len(rows)])   # the labeled rows, scanned once for counts and windows
     nterms = np.array([counted(ms) for ms in matches], dtype=int)
+    summaries = [summarise(t, ms, lex, cfg) for t, ms in zip(texts, matches)]
+    nterms = nterms * np.array([s["escalated"] for s in summaries], dtype=int)  # generic-only: the no-term way
     # the term windows the decision scores for escalated documents (CV scores them too, so thresholds match)
     windows = [term_windows(t, ms, cfg.term_window_words, cfg.max_term_windows) if n >= cfg.escalate_min_terms
                else [] for t, ms, n in zip(texts, matches, nterms)]
     return {"texts": texts, "labels": [r["label"] for r in rows] + [0] * len(negatives), "n_labeled": len(rows),
-            "notes": [r["note"] for r in rows], "n_terms": nterms, "windows": windows, "calib": calib,
+            "notes": [r["note"] for r in rows], "n_terms": nterms, "summaries": summaries, "windows": windows,
+            "calib": calib,
             "sources": sources, "corpus_meta": corpus_meta, "n_terms_fn": n_terms}
 
 
-def escalated_thresholds(oof: np.ndarray, y: np.ndarray, nterms: np.ndarray, target_recall: float,
-                         strong_target_recall: float, cfg: CbrnConfig) -> tuple[float, float]:
-    """(t1, ts): escalated documents keep `target_recall` of their positives (out of fold); with
-    strong_min_terms or more terms, `strong_target_recall` (ts never higher than t1)."""
+def escalated_thresholds(oof: np.ndarray, y: np.ndarray, escalated: np.ndarray, strong: np.ndarray,
+                         target_recall: float, strong_target_recall: float) -> tuple[float, float]:
+    """(t1, ts): escalated documents keep `target_recall` of their positives (out of fold); those with
+    strong evidence (strong_min_terms+ terms, a disguised name, hazard context), `strong_target_recall`
+    (ts never higher than t1)."""
     from filters.classifier import threshold_for_recall
-    escalated, strong = nterms >= cfg.escalate_min_terms, nterms >= cfg.strong_min_terms
     one = escalated & ~strong
     ts = threshold_for_recall(oof[strong], y[strong], strong_target_recall)
     return max(ts, threshold_for_recall(oof[one], y[one], target_recall)), ts
+
+
+def masks(summaries: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(escalated, strong) of the labeled rows."""
+    return (np.array([s["escalated"] for s in summaries], dtype=bool),
+            np.array([s["strong"] for s in summaries], dtype=bool))
+
+
+def level_predictions(level, summaries: list[dict], oof: np.ndarray, cfg: CbrnConfig) -> np.ndarray:
+    """What `level` (a filters.decide.Level) removes of the labeled rows, given out-of-fold scores."""
+    return np.array([bool(level.reason(s, float(o), cfg)) for s, o in zip(summaries, oof)], dtype=bool)
+
+
+def rates(pred: np.ndarray, y: np.ndarray) -> dict:
+    tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+    fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+    return {"recall": round(tp / max(1, tp + fn), 4), "fpr": round(fp / max(1, fp + tn), 4), "tp": tp, "fp": fp,
+            "fn": fn, "tn": tn}
+
+
+def cv_curve(oof: np.ndarray, y: np.ndarray, points: int = 40) -> list[list[float]]:
+    """[threshold, recall, fpr] at up to `points` thresholds of the out-of-fold ROC (what a level's
+    threshold is read from), for the evaluate table and the audit plot."""
+    from filters.evaluate import curves
+    c = curves(oof, y)
+    idx = np.unique(np.linspace(0, len(c["thresholds"]) - 1, min(points, len(c["thresholds"]))).round().astype(int))
+    return [[round(c["thresholds"][i], 6), round(c["tpr"][i], 4), round(c["fpr"][i], 4)] for i in idx]
 
 
 def labeled_no_term_floor(oof: np.ndarray, y: np.ndarray, escalated: np.ndarray, t1: float) -> float:
@@ -181,83 +217,115 @@ def labeled_no_term_floor(oof: np.ndarray, y: np.ndarray, escalated: np.ndarray,
     return max(t1, float(np.quantile(neg0, 0.99, method="higher"))) if len(neg0) else t1
 
 
-def no_term_calibration(model_path: str | Path, calib: list[dict], n_terms_fn, corpus_rate: float,
-                        cfg: CbrnConfig) -> tuple[float, np.ndarray]:
-    """(threshold, scores): the no-term threshold above which at most `corpus_rate` of the calib documents
-    are removed on the no-term path, and the scores of the documents that path scores."""
+def no_term_scores(model_path: str | Path, calib: list[dict], n_terms_fn, cfg: CbrnConfig) -> np.ndarray:
+    """Scores of the calib documents the no-term path scores (min_words_without_terms+ words, no term)."""
     from filters.classifier import Classifier
     words = np.array([len(r["text"].split()) for r in calib])
     eligible = np.flatnonzero(words >= cfg.min_words_without_terms)
     eligible = eligible[n_terms_fn([calib[i]["text"] for i in eligible]) < cfg.escalate_min_terms]
     clf = Classifier(str(model_path), cfg.chunk_words, cfg.chunk_overlap_words)
-    sc = np.array([float(c.max()) for c in clf.chunk_scores_batch([calib[i]["text"] for i in eligible])])
+    return np.array([float(c.max()) for c in clf.chunk_scores_batch([calib[i]["text"] for i in eligible])])
+
+
+def no_term_calibration(model_path: str | Path, calib: list[dict], n_terms_fn, corpus_rate: float,
+                        cfg: CbrnConfig) -> tuple[float, np.ndarray]:
+    """(threshold, scores): the no-term threshold above which at most `corpus_rate` of the calib documents
+    are removed on the no-term path, and the scores of the documents that path scores."""
+    sc = no_term_scores(model_path, calib, n_terms_fn, cfg)
     return rate_threshold(sc, int(np.floor(corpus_rate * len(calib)))), sc
 
 
 def train(data: list[str], out: str | Path, use_extra: bool, target_recall: float, folds: int,
           params: dict | None = None, strong_target_recall: float = 0.99, corpus: str | Path | None = None,
           corpus_rate: float = DEFAULT_CORPUS_RATE, negatives_per_source: dict | None = None) -> dict:
-    """Train, CV-calibrate and quantise a model.
+    """Train, CV-calibrate and quantise a model; thresholds for every policy level.
 
     With `corpus` (the shared real corpus): a seeded sample of its `train` split with no lexicon hit joins the
-    training data as negatives (what ordinary text looks like), and the no-term threshold is set so that at
-    most `corpus_rate` of the held-out `calib` split is removed on the no-term path (see filters.data.corpus).
+    training data as negatives (what ordinary text looks like), and each level's no-term threshold is set so
+    that at most its rate of the held-out `calib` split is removed on the no-term path (filters.data.corpus).
+    `target_recall`, `strong_target_recall` and `corpus_rate` are the balanced level's; the others' are
+    LEVEL_TARGETS.
     """
     from filters.classifier import DEFAULT_PARAMS, SEED, cross_val_scores, train_to_file
+    from filters.decide import LEVEL_TEXT, LEVELS, Level
     from filters.lexicon import load_lexicon
 
     cfg = CbrnConfig()
     ds = training_set(data, use_extra, corpus, negatives_per_source)
     texts, labels, n_lab, nterms = ds["texts"], ds["labels"], ds["n_labeled"], ds["n_terms"]
-    sources, corpus_meta, calib = ds["sources"], ds["corpus_meta"], ds["calib"]
+    sources, corpus_meta, calib, summaries = ds["sources"], ds["corpus_meta"], ds["calib"], ds["summaries"]
     lex = load_lexicon()
     p = dict(DEFAULT_PARAMS, **(params or {}))
-    escalated = nterms >= cfg.escalate_min_terms
-    strong = nterms >= cfg.strong_min_terms
+    escalated, strong = masks(summaries)
     oof_all = cross_val_scores(texts, labels, p, k=folds, chunk_words=cfg.chunk_words,
                                overlap_words=cfg.chunk_overlap_words, windows=ds["windows"])
     oof = oof_all[:n_lab]
     y = np.array(labels[:n_lab])
-    t1, ts = escalated_thresholds(oof, y, nterms, target_recall, strong_target_recall, cfg)
-    # the rest: at least the 99th percentile of out-of-fold scores of labeled negatives without terms ...
-    t0_labeled = labeled_no_term_floor(oof, y, escalated, t1)
+    targets = dict(LEVEL_TARGETS, balanced=(target_recall, strong_target_recall, corpus_rate))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         train_to_file(texts, labels, tmp, p, SEED, quantize=True)
-        t0, calib_meta = t0_labeled, None
-        if calib:
-            # ... and high enough that the no-term path removes at most corpus_rate of the held-out calib split
-            t_rate, sc = no_term_calibration(tmp, calib, ds["n_terms_fn"], corpus_rate, cfg)
-            t0 = max(t0_labeled, t_rate)
-            calib_meta = {"documents": len(calib), "no_term_scored": int(len(sc)), "target_rate": corpus_rate,
-                          "threshold_at_rate": round(t_rate, 6), "no_term_removed": int((sc >= round(t0, 6)).sum())}
-            calib_meta["no_term_removed_rate"] = round(calib_meta["no_term_removed"] / max(1, len(calib)), 6)
-            corpus_meta["calibration"] = calib_meta
-        wl = np.array([len(t.split()) for t in texts[:n_lab]])
-        pred = np.where(strong, oof >= ts, np.where(escalated, oof >= t1,
-                                                    (oof >= t0) & (wl >= cfg.min_words_without_terms)))
+        calib_scores = no_term_scores(tmp, calib, ds["n_terms_fn"], cfg) if calib else None
+        levels = {}
+        for name in ("balanced", "narrow", "broad"):  # balanced first: the others nest around it
+            tr, st, rate = targets[name]
+            t1, ts = escalated_thresholds(oof, y, escalated, strong, tr, st)
+            t0, calib_meta = None, None
+            if rate is not None:
+                # at least the 99th percentile of out-of-fold scores of labeled negatives without terms ...
+                t0 = labeled_no_term_floor(oof, y, escalated, t1)
+                if calib_scores is not None:
+                    # ... and high enough that the no-term path removes at most `rate` of the held-out calib split
+                    t_rate = rate_threshold(calib_scores, int(np.floor(rate * len(calib))))
+                    t0 = max(t0, t_rate)
+                    removed = int((calib_scores >= round(t0, 6)).sum())
+                    calib_meta = {"documents": len(calib), "no_term_scored": int(len(calib_scores)),
+                                  "target_rate": rate, "threshold_at_rate": round(t_rate, 6),
+                                  "no_term_removed": removed, "no_term_removed_rate": round(removed / len(calib), 6)}
+            if name != "balanced":  # levels nest: narrow removes a subset of balanced, broad a superset
+                b = levels["balanced"]
+                pick = max if name == "narrow" else min
+                t1, ts = pick(t1, b["threshold"]), pick(ts, b["threshold_strong"])
+                if t0 is not None and b["threshold_without_terms"] is not None:
+                    t0 = pick(t0, b["threshold_without_terms"])
+            lv = Level(name, round(t1, 6), round(ts, 6), None if t0 is None else round(t0, 6),
+                       blocklist_mentions=(name == "broad"))
+            levels[name] = {"what": LEVEL_TEXT[name], "threshold": lv.threshold, "threshold_strong": lv.threshold_strong,
+                            "threshold_without_terms": lv.threshold_without_terms,
+                            "blocklist_mentions": lv.blocklist_mentions, "target_recall": tr,
+                            "strong_target_recall": st, "corpus_rate": rate,
+                            "cv": rates(level_predictions(lv, summaries, oof, cfg), y), "calib": calib_meta}
+        levels = {name: levels[name] for name in LEVELS}
+        bal = levels["balanced"]
+        if corpus_meta is not None and bal["calib"] is not None:
+            corpus_meta["calibration"] = bal["calib"]
         cv = {"folds": folds, "target_recall": target_recall, "strong_target_recall": strong_target_recall,
-              "recall": float((pred & (y == 1)).sum() / max(1, (y == 1).sum())),
-              "fpr": float((pred & (y == 0)).sum() / max(1, (y == 0).sum())),
+              "recall": bal["cv"]["recall"], "fpr": bal["cv"]["fpr"],
               "n": int(n_lab), "positives": int((y == 1).sum()), "escalated": int(escalated.sum()),
-              "strong": int(strong.sum()), "corpus_negatives": len(texts) - n_lab,
+              "strong": int(strong.sum()), "strong_terms": int((nterms >= cfg.strong_min_terms).sum()),
+              "strong_evidence_only": int((strong & (nterms < cfg.strong_min_terms)).sum()),
+              "corpus_negatives": len(texts) - n_lab,
               "corpus_negatives_oof_q99": round(float(np.quantile(oof_all[n_lab:], 0.99)), 6) if len(texts) > n_lab
-              else None}
+              else None,
+              "curve": {"one_term": cv_curve(oof[escalated & ~strong], y[escalated & ~strong]),
+                        "strong": cv_curve(oof[strong], y[strong])}}
         meta = {
             "model_file": out.name, "model_sha256": sha256_file(tmp), "model_bytes": tmp.stat().st_size,
             "quantized": True, "training_data": sources,
             "training_data_sha256": sha256_file_list([s["sha256"] for s in sources]),
             "params": p, "seed": SEED, "thread": 1,
-            "threshold": round(t1, 6), "threshold_strong": round(ts, 6), "threshold_without_terms": round(t0, 6),
+            "threshold": bal["threshold"], "threshold_strong": bal["threshold_strong"],
+            "threshold_without_terms": bal["threshold_without_terms"], "levels": levels,
             "calibration": "k-fold CV on the training data only (out-of-fold max over chunks and, for escalated "
-                           "documents, term windows): threshold keeps target_recall of positives with "
-                           "escalate_min_terms..strong_min_terms-1 terms, threshold_strong keeps strong_target_recall "
-                           "of positives with strong_min_terms+ terms; threshold_without_terms is the larger of the "
-                           "99th percentile of labeled no-term negatives' out-of-fold scores and the score above which "
-                           "at most corpus.calibration.target_rate of the held-out corpus calib split is removed on "
-                           "the no-term path (documents of min_words_without_terms+ words)",
+                           "documents, term windows), per level: threshold keeps target_recall of positives with a "
+                           "term and no strong evidence, threshold_strong keeps strong_target_recall of positives "
+                           "with strong evidence (strong_min_terms+ terms, a disguised name, hazard context); "
+                           "threshold_without_terms is the larger of the 99th percentile of labeled no-term "
+                           "negatives' out-of-fold scores and the score above which at most corpus_rate of the "
+                           "held-out corpus calib split is removed on the no-term path (documents of "
+                           "min_words_without_terms+ words); narrow has no no-term path",
             "cv": cv, "corpus": corpus_meta, "lexicon_sha256": lex.sha256, "lexicon_version": lex.version,
             "escalate_min_terms": cfg.escalate_min_terms, "strong_min_terms": cfg.strong_min_terms,
             "min_words_without_terms": cfg.min_words_without_terms,
@@ -289,9 +357,9 @@ def tune(data: list[str], use_extra: bool, corpus: str | Path | None, grid: list
 
     cfg = CbrnConfig()
     ds = training_set(data, use_extra, corpus)
-    texts, labels, n_lab, nterms = ds["texts"], ds["labels"], ds["n_labeled"], ds["n_terms"]
+    texts, labels, n_lab = ds["texts"], ds["labels"], ds["n_labeled"]
     y = np.array(labels[:n_lab])
-    esc, strong = nterms >= cfg.escalate_min_terms, nterms >= cfg.strong_min_terms
+    esc, strong = masks(ds["summaries"])
     fold = np.array([fold_of(t, folds) for t in texts[:n_lab]])
     words = np.array([len(t.split()) for t in texts[:n_lab]])
     rows = []
@@ -305,14 +373,14 @@ def tune(data: list[str], use_extra: bool, corpus: str | Path | None, grid: list
             pred = np.zeros(n_lab, dtype=bool)
             for f in range(folds):
                 o = fold != f
-                t1, ts = escalated_thresholds(oof[o], y[o], nterms[o], tr, st, cfg)
+                t1, ts = escalated_thresholds(oof[o], y[o], esc[o], strong[o], tr, st)
                 i = fold == f
                 pred[i] = np.where(strong[i], oof[i] >= ts, esc[i] & (oof[i] >= t1))
             row[f"nested_{tr}_{st}"] = {"recall_escalated": round(float((pred & y.astype(bool)).sum() /
                                                                         max(1, (esc & (y == 1)).sum())), 4),
                                         "fp": int((pred & (y == 0)).sum())}
         if ds["calib"]:
-            t1, ts = escalated_thresholds(oof, y, nterms, targets[0][0], targets[0][1], cfg)
+            t1, ts = escalated_thresholds(oof, y, esc, strong, targets[0][0], targets[0][1])
             with tempfile.TemporaryDirectory() as d:
                 m = Path(d) / "m.ftz"
                 train_to_file(texts, labels, m, p, SEED, quantize=True)
@@ -350,7 +418,9 @@ def sha256_file_list(digests: list[str]) -> str:
 def evaluate_cmd(args) -> int:
     from filters.decide import CbrnFilter
     from filters.evaluate import evaluate, write_plot
-    filt = CbrnFilter.from_config(CbrnConfig(model_path=args.model or "", threshold=args.threshold))
+    from common.progress import print_table
+    filt = CbrnFilter.from_config(CbrnConfig(model_path=args.model or "", threshold=args.threshold,
+                                             policy=args.policy))
     res = evaluate(filt, args.data)
     if args.plot:
         write_plot(res, args.plot)
@@ -359,6 +429,15 @@ def evaluate_cmd(args) -> int:
     print(f"n={res['n']} recall={res['recall']:.4f} fpr={res['fpr']:.4f} precision={res['precision']:.4f} "
           f"tp={res['tp']} fp={res['fp']} fn={res['fn']} tn={res['tn']} errors={res['errors']} "
           f"roc_auc(classifier)={res['curves']['classifier_score']['roc_auc']:.4f}")
+    def num(v, fmt=".4f"):
+        return "-" if v is None else format(v, fmt)
+    print(f"policy levels (cross-validated on the training data; measured on {Path(args.data).name}):")
+    print_table([{"level": r["level"] + (" *" if r["chosen"] else ""), "threshold": num(r["threshold"]),
+                  "strong": num(r["threshold_strong"]), "no-term": num(r["threshold_without_terms"]),
+                  "CV recall": num(r["cv_recall"]), "CV FPR": num(r["cv_fpr"]), "recall": num(r["recall"]),
+                  "FPR": num(r["fpr"]), "precision": num(r["precision"]), "removed": r["removed"]}
+                 for r in res["levels"]])
+    print(f"missed and false positives below are for the chosen level ({filt.level.name}):")
     for f in res["false_negatives"]:
         print(f"  missed (line {f['line']}, score {f['score']}, terms {len(f['terms'])}): {f['note']}")
     for f in res["false_positives"]:
@@ -376,6 +455,8 @@ def main(argv=None) -> int:
     c.add_argument("--model", default=None, help="fastText model (default: the shipped model)")
     c.add_argument("--threshold", type=float, default=None, help="threshold for escalated documents")
     c.add_argument("--threshold-without-terms", type=float, default=None)
+    c.add_argument("--policy", default="balanced", choices=("narrow", "balanced", "broad"),
+                   help="policy level (filters.decide.LEVEL_TEXT)")
     c.add_argument("--detail", action="store_true", help="also write threshold and the ledger detail")
     t = sub.add_parser("train", help="train, calibrate and quantise a model")
     t.add_argument("--data", action="append", required=True, help="labeled JSONL {text,label}; repeatable")
@@ -399,6 +480,7 @@ def main(argv=None) -> int:
     e.add_argument("--data", required=True)
     e.add_argument("--model", default=None)
     e.add_argument("--threshold", type=float, default=None)
+    e.add_argument("--policy", default="balanced", choices=("narrow", "balanced", "broad"))
     e.add_argument("--plot", default=None, help="write ROC / PR curves to this PNG")
     e.add_argument("--json", default=None, help="write the full result as JSON")
     args = ap.parse_args(argv)

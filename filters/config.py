@@ -1,13 +1,16 @@
 """[cbrn] config section: the filter's policy, with embedded defaults (SECTIONS["cbrn"])."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.config import ConfigError
+from filters.evidence import GENERIC_TERMS
 
 
 @dataclass(kw_only=True)
 class CbrnConfig:
+    policy: str = "balanced"           # narrow | balanced | broad: what each removes is in filters.decide.LEVEL_TEXT;
+                                       # thresholds per level from CV on the training data (model metadata)
     lexicon_path: str = ""             # "" = the shipped filters/lexicon/cbrn_lexicon.json
     model_path: str = ""               # "" = the shipped filters/models/cbrn_default.ftz
     threshold: float | None = None     # for escalated documents; None = the model's calibrated threshold
@@ -25,6 +28,15 @@ class CbrnConfig:
     max_term_windows: int = 8
     blocklist_min_high_terms: int = 3  # blocklist-only removal: distinct Tier-1 / Schedule-1 terms ...
     blocklist_min_density: float = 2.0  # ... and their occurrences per 100 words
+    evidence_obfuscated: bool = True   # a term found only through a spelling trick counts as strong evidence ...
+    context_min_cues: int = 2          # ... and so do this many distinct hazard/regulatory context words ...
+    context_words: int = 12            # ... within this many words of a term (filters/evidence.py)
+    # lexicon terms that escalate only with hazard context (element names, category words: filters/evidence.py)
+    generic_terms: list[str] = field(default_factory=lambda: list(GENERIC_TERMS))
+    # ... and terms that, named once with no other term and no hazard context, count as a mention in passing
+    # (off by default; filters.evidence.PASSING_TERMS_PRECISION is a measured alternative: fewer removals
+    # of ordinary text, lower recall)
+    passing_terms: list[str] = field(default_factory=list)
     context_window: int = 8            # tokens either side where a context-only alias needs a cue word
     snippet_words: int = 8             # words of context per match in the ledger detail (at most 8)
     max_terms_in_detail: int = 20
@@ -36,6 +48,12 @@ class CbrnConfig:
     audit_sample: int = 20             # removed documents (and hard negatives) listed in the report
 
     def validate(self) -> None:
+        levels = ("narrow", "balanced", "broad")
+        if self.policy not in levels:
+            import difflib
+            near = difflib.get_close_matches(str(self.policy), levels, n=1)
+            raise ConfigError(f"cbrn.policy: expected one of {', '.join(levels)}, got {self.policy!r}"
+                              + (f" (did you mean {near[0]!r}?)" if near else ""))
         for key in ("threshold", "threshold_strong", "threshold_without_terms"):
             v = getattr(self, key)
             if v is not None and not 0.0 <= v <= 1.0:
@@ -47,7 +65,7 @@ class CbrnConfig:
                     "max_terms_in_detail", "batch_size", "term_window_words"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"cbrn.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("chunk_overlap_words", "max_snippets_per_term", "max_term_windows", "min_words_without_terms"):
+        for key in ("context_min_cues", "context_words", "chunk_overlap_words", "max_snippets_per_term", "max_term_windows", "min_words_without_terms"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"cbrn.{key}: must be >= 0, got {getattr(self, key)}")
         if self.chunk_overlap_words >= self.chunk_words:

@@ -1,6 +1,11 @@
-"""The decision: lexicon match -> escalation -> chunked classifier -> keep / remove / error, with reasons.
+"""The decision: lexicon match -> evidence -> chunked classifier -> keep / remove / error, with reasons.
 
-Default policy (modelled on multi-stage filters such as Deep Ignorance's): a document whose distinct
+Policy levels (`cbrn.policy`), each with thresholds chosen by cross-validation on the training data
+(the model's metadata JSON, `levels`): what each removes is written for a reviewer in LEVEL_TEXT.
+Every decision also records which other levels would have removed the document (`detail.levels`), so
+the audit can show the cost of a stricter or laxer setting on the run itself.
+
+Balanced policy (modelled on multi-stage filters such as Deep Ignorance's): a document whose distinct
 lexicon terms reach `escalate_min_terms` is escalated and removed when its best chunk passes the
 calibrated threshold (`cbrn_classifier`); with `strong_min_terms` or more terms the calibrated
 `threshold_strong` applies (lower: such documents are rarely benign); a document with no term is
@@ -18,14 +23,57 @@ from pathlib import Path
 import numpy as np
 
 from common import reasons
+from common.config import ConfigError
 from common.filter_record import policy_sha256
 from common.io import read_json, sha256_bytes, sha256_file
 from filters.classifier import Classifier
 from filters.config import CbrnConfig
+from filters.evidence import context_cues, obfuscated_matches
 from filters.lexicon import DEFAULT_LEXICON, load_lexicon
 from filters.match import Matcher, snippet
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "cbrn_default.ftz"
+LEVELS = ("narrow", "balanced", "broad")
+LEVEL_TEXT = {
+    "narrow": "documents the classifier is confident are about a listed agent: the clearest CBRN-topic text "
+              "(fewest removals; borderline history and regulatory text is kept); no removal without a term",
+    "balanced": "CBRN-topic documents: a listed agent named (plainly or disguised) and the classifier agreeing, "
+                "with a lower bar when there is more evidence (two terms, a disguised name, hazard or regulatory "
+                "context); documents that describe an agent without naming it when the classifier is very sure",
+    "broad": "any substantive discussion of listed agents: everything balanced removes, plus every document that "
+             "names a listed agent twice or names two listed agents (blocklist first, as Deep Ignorance's strong "
+             "filter), at the cost of encyclopedic and news text about them",
+}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One policy level's thresholds (None: that path removes nothing at this level)."""
+    name: str
+    threshold: float
+    threshold_strong: float
+    threshold_without_terms: float | None
+    blocklist_mentions: bool = False  # broad: a listed agent named twice, or two listed agents, is enough
+
+    def threshold_for(self, summary: dict, cfg: CbrnConfig) -> float | None:
+        if summary["strong"]:
+            return self.threshold_strong
+        if summary["escalated"]:
+            return self.threshold
+        if cfg.score_without_terms and summary["words"] >= cfg.min_words_without_terms:
+            return self.threshold_without_terms
+        return None
+
+    def reason(self, summary: dict, score: float | None, cfg: CbrnConfig) -> str:
+        thr = self.threshold_for(summary, cfg)
+        if score is not None and thr is not None and score >= thr:
+            return reasons.CBRN_CLASSIFIER
+        hc = summary["high_concern"]
+        if hc["distinct"] >= cfg.blocklist_min_high_terms and hc["per_100_words"] >= cfg.blocklist_min_density:
+            return reasons.CBRN_BLOCKLIST
+        if self.blocklist_mentions and (summary["n_terms"] >= 2 or summary["max_mentions"] >= 2):
+            return reasons.CBRN_BLOCKLIST
+        return ""
 KEEP, REMOVE, ERROR = "keep", "remove", "error"
 LEDGER = {KEEP: reasons.KEPT, REMOVE: reasons.REMOVED, ERROR: reasons.QUARANTINED}
 
@@ -65,25 +113,51 @@ class CbrnFilter:
         self.cfg = cfg
         self.lexicon = load_lexicon(cfg.lexicon_path or DEFAULT_LEXICON)
         self.matcher = Matcher(self.lexicon, context_window=cfg.context_window)
+        known = {e.term for e in self.lexicon.entries}
+        for i, term in [(f"generic_terms[{i}]", t) for i, t in enumerate(cfg.generic_terms)] + \
+                [(f"passing_terms[{i}]", t) for i, t in enumerate(cfg.passing_terms)]:
+            if term not in known:
+                import difflib
+                near = difflib.get_close_matches(str(term), sorted(known), n=1)
+                raise ConfigError(f"cbrn.{i}: {term!r} is not a term of the lexicon "
+                                  f"({cfg.lexicon_path or DEFAULT_LEXICON})"
+                                  + (f"; did you mean {near[0]!r}?" if near else ""))
         self.model_path = Path(cfg.model_path) if cfg.model_path else DEFAULT_MODEL
         if not self.model_path.is_file():
             raise FileNotFoundError(f"cbrn model not found: {self.model_path} (build it with `make cbrn-model`)")
         meta_p = metadata_path(self.model_path)
         self.meta = read_json(meta_p) if meta_p.is_file() else {}
         self.model_sha256 = sha256_file(self.model_path)
-        cal = self.meta.get("threshold")
-        self.threshold = cfg.threshold if cfg.threshold is not None else cal
-        if self.threshold is None:
-            raise ValueError(f"no threshold: {meta_p} has none and cbrn.threshold is not set")
-        ts = cfg.threshold_strong
-        if ts is None:
-            ts = cfg.threshold if cfg.threshold is not None else self.meta.get("threshold_strong", self.threshold)
-        self.threshold_strong = min(ts, self.threshold)
-        t0 = cfg.threshold_without_terms
-        if t0 is None:
-            t0 = max(self.threshold, self.meta.get("threshold_without_terms", self.threshold))
-        self.threshold_without_terms = t0
+        self.levels = {name: self._level(name) for name in LEVELS}
+        self.level = self.levels[cfg.policy]
+        self.threshold = self.level.threshold
+        self.threshold_strong = self.level.threshold_strong
+        self.threshold_without_terms = self.level.threshold_without_terms
         self.classifier = Classifier(str(self.model_path), cfg.chunk_words, cfg.chunk_overlap_words)
+
+    def _level(self, name: str) -> Level:
+        """A level's thresholds from the model's metadata (`levels`; a model without them: its one set of
+        thresholds for every level); the config's thresholds override the chosen level's."""
+        meta, cfg = self.meta, self.cfg
+        lm = (meta.get("levels") or {}).get(name) or {
+            "threshold": meta.get("threshold"), "threshold_strong": meta.get("threshold_strong", meta.get("threshold")),
+            "threshold_without_terms": None if name == "narrow" else meta.get("threshold_without_terms")}
+        t1, ts, t0 = lm["threshold"], lm["threshold_strong"], lm["threshold_without_terms"]
+        if name == cfg.policy:
+            t1 = cfg.threshold if cfg.threshold is not None else t1
+            if cfg.threshold_strong is not None:
+                ts = cfg.threshold_strong
+            elif cfg.threshold is not None:
+                ts = cfg.threshold
+            if cfg.threshold_without_terms is not None:
+                t0 = cfg.threshold_without_terms
+        if t1 is None:
+            raise ValueError(f"no threshold: {metadata_path(self.model_path)} has none for policy {name!r} "
+                             f"and cbrn.threshold is not set")
+        ts = min(t1 if ts is None else ts, t1)
+        if t0 is not None:
+            t0 = max(t0, t1)
+        return Level(name, t1, ts, t0, blocklist_mentions=(name == "broad"))
 
     @classmethod
     def from_config(cls, cfg: CbrnConfig | None = None) -> "CbrnFilter":
@@ -92,14 +166,20 @@ class CbrnFilter:
     # ------------------------------------------------------------------ identity for manifests
     def policy(self) -> dict:
         c = self.cfg
-        return {"escalate_min_terms": c.escalate_min_terms, "strong_min_terms": c.strong_min_terms,
+        return {"policy": c.policy, "escalate_min_terms": c.escalate_min_terms, "strong_min_terms": c.strong_min_terms,
                 "score_without_terms": c.score_without_terms, "min_words_without_terms": c.min_words_without_terms,
                 "threshold": self.threshold,
                 "threshold_strong": self.threshold_strong, "threshold_without_terms": self.threshold_without_terms,
                 "chunk_words": c.chunk_words, "chunk_overlap_words": c.chunk_overlap_words,
                 "term_window_words": c.term_window_words, "max_term_windows": c.max_term_windows,
                 "blocklist_min_high_terms": c.blocklist_min_high_terms,
-                "blocklist_min_density": c.blocklist_min_density, "context_window": c.context_window}
+                "blocklist_min_density": c.blocklist_min_density, "context_window": c.context_window,
+                "evidence": {"obfuscated": c.evidence_obfuscated, "context_min_cues": c.context_min_cues,
+                             "context_words": c.context_words, "generic_terms": sorted(c.generic_terms),
+                             "passing_terms": sorted(c.passing_terms)},
+                "levels": {n: {"threshold": lv.threshold, "threshold_strong": lv.threshold_strong,
+                               "threshold_without_terms": lv.threshold_without_terms,
+                               "blocklist_mentions": lv.blocklist_mentions} for n, lv in self.levels.items()}}
 
     def fingerprint(self) -> dict:
         pol = self.policy()
@@ -157,59 +237,95 @@ class CbrnFilter:
         for i, (text, s) in enumerate(zip(texts, summaries)):
             cs = scores.get(i)
             score = float(cs.max()) if cs is not None and len(cs) else None
-            if s["n_terms"] >= cfg.strong_min_terms:
-                thr = self.threshold_strong
-            elif s["escalated"]:
-                thr = self.threshold
-            else:
-                thr = self.threshold_without_terms
-            hc = s["high_concern"]
-            dense = (hc["distinct"] >= cfg.blocklist_min_high_terms and hc["per_100_words"] >= cfg.blocklist_min_density)
-            if score is not None and score >= thr:
-                decision, reason = REMOVE, reasons.CBRN_CLASSIFIER
-            elif dense:
-                decision, reason = REMOVE, reasons.CBRN_BLOCKLIST
-            else:
-                decision, reason = KEEP, ""
+            thr = self.level.threshold_for(s, cfg)
+            reason = self.level.reason(s, score, cfg)
+            decision = REMOVE if reason else KEEP
             detail = {
                 "escalated": s["escalated"], "n_terms": s["n_terms"], "words": s["words"], "terms": s["terms"],
-                "high_concern": hc,
+                "high_concern": s["high_concern"], "evidence": s["evidence"],
                 "score": None if score is None else round(score, 6), "threshold": thr,
                 "chunks": None if cs is None else {"n": int(len(cs)), "max": round(float(cs.max()), 6),
                                                    "mean": round(float(cs.mean()), 6),
-                                                   "n_over": int((cs >= thr).sum())},
+                                                   "n_over": int((cs >= thr).sum()) if thr is not None else 0},
                 "lexicon_version": self.lexicon.version,
             }
+            if cs is not None and len(cs) and reason == reasons.CBRN_CLASSIFIER and not s["escalated"]:
+                # no term to show: where in the document the classifier was most sure (word offsets)
+                detail["best_window"] = best_window(text, cs, cfg.chunk_words, cfg.chunk_overlap_words)
+            others = {n: r for n, lv in self.levels.items() if (r := lv.reason(s, score, cfg))}
+            if others:
+                detail["levels"] = others  # which levels remove it, and why (the chosen one included)
             out.append(Decision(decision, reason, None if score is None else round(score, 6), thr,
                                 [t["term"] for t in s["terms"]], detail))
         return out
 
     def _summarise(self, text: str, matches) -> dict:
-        cfg, entries = self.cfg, self.lexicon.entries
-        by: dict[int, list] = {}
-        for m in matches:
-            by.setdefault(m.entry, []).append(m)
-        terms = []
-        for ei in sorted(by, key=lambda k: (-len(by[k]), entries[k].term)):
-            e, ms = entries[ei], by[ei]
-            terms.append({
-                "term": e.term, "category": e.category, "lists": e.list_ids, "tier1": e.tier1,
-                "schedule1": e.schedule1, "dual_use_common": e.dual_use_common, "count": len(ms),
-                "aliases": sorted({m.alias for m in ms}), "kinds": sorted({m.kind for m in ms}),
-                "context": [snippet(text, m.start, m.end, cfg.snippet_words) for m in ms[:cfg.max_snippets_per_term]],
-            })
-        counted = [t for t in terms if not t["dual_use_common"]]
-        high = [t for t in terms if t["tier1"] or t["schedule1"]]
-        occ = sum(t["count"] for t in high)
-        words = len(text.split())
-        return {
-            "terms": terms[:cfg.max_terms_in_detail],
-            "words": words,
-            "n_terms": len(counted),
-            "escalated": len(counted) >= cfg.escalate_min_terms,
-            "high_concern": {"distinct": len(high), "occurrences": occ,
-                             "per_100_words": round(100.0 * occ / words, 3) if words else 0.0},
-        }
+        return summarise(text, matches, self.lexicon, self.cfg)
+
+
+def summarise(text: str, matches, lexicon, cfg: CbrnConfig) -> dict:
+    """What the decision knows of a document before the classifier: its terms (with short context), the
+    evidence, whether it escalates and to which threshold (`strong`), Tier-1 / Schedule-1 density."""
+    entries = lexicon.entries
+    by: dict[int, list] = {}
+    for m in matches:
+        by.setdefault(m.entry, []).append(m)
+    terms = []
+    for ei in sorted(by, key=lambda k: (-len(by[k]), entries[k].term)):
+        e, ms = entries[ei], by[ei]
+        terms.append({
+            "term": e.term, "category": e.category, "lists": e.list_ids, "tier1": e.tier1,
+            "schedule1": e.schedule1, "dual_use_common": e.dual_use_common, "count": len(ms),
+            "aliases": sorted({m.alias for m in ms}), "kinds": sorted({m.kind for m in ms}),
+            "context": [snippet(text, m.start, m.end, cfg.snippet_words) for m in ms[:cfg.max_snippets_per_term]],
+        })
+    counted = [t for t in terms if not t["dual_use_common"]]
+    high = [t for t in terms if t["tier1"] or t["schedule1"]]
+    occ = sum(t["count"] for t in high)
+    words = len(text.split())
+    escalated = len(counted) >= cfg.escalate_min_terms
+    counted_matches = [m for m in matches if not entries[m.entry].dual_use_common]
+    evidence = {}
+    if escalated:
+        if cfg.evidence_obfuscated and (obf := obfuscated_matches(text, counted_matches)):
+            evidence["obfuscated"] = obf[:cfg.max_terms_in_detail]
+        cues = context_cues(text, counted_matches, cfg.context_words)
+        if len(cues) >= cfg.context_min_cues:
+            evidence["context"] = cues
+        generic, once = set(cfg.generic_terms), set(cfg.passing_terms)
+        in_passing = sum(t["count"] for t in counted if t["term"] in once)
+        if ("context" not in evidence and all(t["term"] in generic | once for t in counted)
+                and in_passing <= 1):
+            # only generic terms (an element, "chemical agent"), a category word ("nuclear weapons") at most
+            # once, no hazard context: a mention in passing, the no-term way
+            escalated, evidence = False, {"generic_only": sorted(t["term"] for t in counted)}
+    return {
+        "terms": terms[:cfg.max_terms_in_detail],
+        "words": words,
+        "n_terms": len(counted),
+        "escalated": escalated,
+        "strong": escalated and (len(counted) >= cfg.strong_min_terms or bool(evidence)),
+        "evidence": evidence,
+        "max_mentions": max((t["count"] for t in counted), default=0),
+        "high_concern": {"distinct": len(high), "occurrences": occ,
+                         "per_100_words": round(100.0 * occ / words, 3) if words else 0.0},
+    }
+
+
+def best_window(text: str, chunk_scores, chunk_words: int, overlap_words: int) -> dict:
+    """The highest-scoring classifier window: its score and word range (of the normalised text), and
+    its first few words, so a reviewer can find it in the document."""
+    from filters.classifier import prep
+    i = int(np.argmax(chunk_scores[:n])) if (n := n_chunks(text, chunk_words, overlap_words)) else 0
+    start = i * max(1, chunk_words - overlap_words)
+    words = prep(text).split()
+    return {"score": round(float(chunk_scores[i]), 6), "words": [start, min(len(words), start + chunk_words)],
+            "starts": " ".join(words[start:start + 8])}
+
+
+def n_chunks(text: str, chunk_words: int, overlap_words: int) -> int:
+    from filters.classifier import chunks
+    return len(chunks(text, chunk_words, overlap_words))
 
 
 def term_windows(text: str, matches, half_words: int, limit: int) -> list[str]:

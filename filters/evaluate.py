@@ -80,8 +80,27 @@ def evaluate(filt, labeled_jsonl: str | Path) -> dict:
         "false_negatives": [f for f in fails if f["label"] == 1],
         "false_positives": [f for f in fails if f["label"] == 0],
         "curves": {"policy_margin": curves(np.nan_to_num(margin, posinf=1e9), y), "classifier_score": curves(raw, y)},
+        "levels": level_table(filt, decisions, y),
         "fingerprint": filt.fingerprint(),
     }
+
+
+def level_table(filt, decisions, y: np.ndarray) -> list[dict]:
+    """Per policy level: its thresholds, its cross-validated recall/FPR on the training data (model
+    metadata) and its recall/FPR/precision on this set (each decision records the levels that remove it)."""
+    rows = []
+    cv_levels = filt.meta.get("levels") or {}
+    for name, lv in filt.levels.items():
+        pred = np.array([name in (d.detail.get("levels") or {}) for d in decisions], dtype=bool)
+        tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+        fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+        cv = (cv_levels.get(name) or {}).get("cv") or {}
+        rows.append({"level": name, "chosen": name == filt.level.name, "threshold": lv.threshold,
+                     "threshold_strong": lv.threshold_strong, "threshold_without_terms": lv.threshold_without_terms,
+                     "cv_recall": cv.get("recall"), "cv_fpr": cv.get("fpr"),
+                     "recall": tp / max(1, tp + fn), "fpr": fp / max(1, fp + tn), "precision": tp / max(1, tp + fp),
+                     "removed": int(pred.sum())})
+    return rows
 
 
 def write_plot(result: dict, png: str | Path) -> Path:

@@ -2,8 +2,9 @@
 
 Ledger: removed rows carry the filter's decision detail (matched terms, lists, tiers, counts, short
 context, score, threshold, policy) plus `sha256`, `source` and `line` of the text — not the text.
-Kept rows carry the detail when the document matched any lexicon term (the hard negatives a reviewer
-wants to see), else `{}`. Filter failures quarantine the document with `cbrn_error` (fail closed);
+Kept rows carry the detail (with `source`) when the document matched any lexicon term (the hard
+negatives a reviewer wants to see) or another policy level would remove it (so the audit can show each
+level's cost on the run), else `{}`. Filter failures quarantine the document with `cbrn_error` (fail closed);
 a filter that cannot load fails the stage. `removed/<shard>.jsonl.zst` lists the removed documents
 (id, sha256, source, line, reason, score, terms; the text only with `cbrn.keep_removed_text`).
 stats.json adds `filter` (lexicon/model sha256, threshold, policy: what the tokenize manifest records),
@@ -57,10 +58,14 @@ class CbrnBlock(Block):
                 task.quarantine(doc.id, dec.reason, dec.detail)
                 continue
             self._count(dec)
-            if dec.decision == "keep":
-                yield doc if not dec.terms else _with_detail(doc, dec.detail)
-                continue
             src = doc.provenance
+            if dec.decision == "keep":
+                # kept with a term (a hard negative) or removed by another level: the ledger says why it stayed
+                if dec.terms or dec.detail.get("levels"):
+                    yield _with_detail(doc, dict(dec.detail, source=src.get("file", doc.source)))
+                else:
+                    yield doc
+                continue
             detail = dict(dec.detail, sha256=sha256_bytes(doc.text.encode("utf-8", "surrogatepass")),
                           source=src.get("file", doc.source), line=src.get("line"))
             task.remove(doc.id, dec.reason, detail)

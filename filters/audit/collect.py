@@ -16,7 +16,7 @@ from filters.audit.snippets import clip, clip_text
 from pipeline.ledger import Books, books_from_ledger, read_ledger
 from pipeline.stages import data_stages
 
-AUDIT_VERSION = 1
+AUDIT_VERSION = 2  # 2: cbrn.levels and cbrn.calibration (policy levels)
 REPO = Path(__file__).resolve().parents[2]
 NOT_OUTPUTS = {"logs", "_tasks", "work"}   # wall clock, resume bookkeeping, intermediates
 MAX_TERMS_SHOWN = 6                        # per document in the sample tables
@@ -141,7 +141,16 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
     t = read_ledger(d)
     removed, hard, errors = [], [], []
     kept_with_terms = removed_no_terms = 0
+    levels: dict[str, dict] = {}
     for doc_id, dec, reason, raw in zip(*(t.column(c).to_pylist() for c in ("id", "decision", "reason", "detail"))):
+        if dec in (reasons.KEPT, reasons.REMOVED) and raw != "{}":
+            det = _detail(raw)
+            for name, why in (det.get("levels") or {}).items():
+                lv = levels.setdefault(str(name), {"removed": 0, "by_reason": {}, "by_source": {}})
+                lv["removed"] += 1
+                lv["by_reason"][str(why)] = lv["by_reason"].get(str(why), 0) + 1
+                src = clip_text(str(det.get("source") or "—"), 80)
+                lv["by_source"][src] = lv["by_source"].get(src, 0) + 1
         if dec == reasons.KEPT:
             if raw == "{}":
                 continue
@@ -167,6 +176,7 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
         "terms": st.get("terms"), "lists": st.get("lists"), "kept_terms": st.get("kept_terms"),
         "counts": {"removed": len(removed), "removed_without_terms": removed_no_terms,
                    "kept_with_terms": kept_with_terms, "errors": len(errors)},
+        "levels": levels,
         "sample_rule": f"up to {sample_n} removed documents, reasons round-robin, each reason in sha256(id) order",
         "sample": sample,
         "hard_negatives": hard_rows[:sample_n],
@@ -263,6 +273,23 @@ def evaluation(cfg, labeled: str, cbrn: dict, problems: list[str]) -> dict:
             **{k: res[k] for k in keep}, **fails}
 
 
+def model_calibration(cfg, cbrn: dict) -> dict | None:
+    """Each level's cross-validated recall/FPR and the out-of-fold curves its thresholds were read from,
+    from the model's metadata, when that metadata belongs to the model the run used (same sha256)."""
+    from filters.decide import DEFAULT_MODEL, metadata_path
+    path = metadata_path(getattr(cfg, "model_path", "") or DEFAULT_MODEL)
+    run_sha = (cbrn.get("filter") or {}).get("model_sha256")
+    if not path.is_file() or not run_sha:
+        return None
+    meta = read_json(path)
+    if meta.get("model_sha256") != run_sha or not meta.get("levels"):
+        return None
+    keep = ("target_recall", "strong_target_recall", "corpus_rate", "cv")
+    return {"model_metadata": _shown(path), "folds": (meta.get("cv") or {}).get("folds"),
+            "levels": {k: {x: v.get(x) for x in keep} for k, v in meta["levels"].items()},
+            "curve": (meta.get("cv") or {}).get("curve")}
+
+
 # ---------------------------------------------------------------- all of it
 
 def collect(run_dir: Path, cfg, labeled: str = "", sample: int = 20) -> dict:
@@ -271,6 +298,8 @@ def collect(run_dir: Path, cfg, labeled: str = "", sample: int = 20) -> dict:
     acc = {s: stage_accounting(run_dir, s, problems) for s in data_stages()}
     check_flow(acc, problems)
     cbrn = cbrn_section(run_dir, sample)
+    if cbrn.get("present"):
+        cbrn["calibration"] = model_calibration(cfg, cbrn)
     audit = {"audit_version": AUDIT_VERSION, "run": run_dir.resolve().name,
              "stages": acc, "cbrn": cbrn, "hashes": hashes(run_dir, cfg, cbrn, problems),
              "evaluation": evaluation(cfg, labeled, cbrn, problems) if labeled else None}

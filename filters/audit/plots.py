@@ -87,6 +87,28 @@ def scores(cbrn: dict) -> bytes | None:
     return _png(fig)
 
 
+def levels(cbrn: dict) -> bytes | None:
+    """Out-of-fold recall and FPR against the threshold (training data, from the model's metadata), for
+    documents with one term and with strong evidence, with each policy level's threshold marked."""
+    curve = (cbrn.get("calibration") or {}).get("curve") or {}
+    th = ((cbrn.get("filter") or {}).get("policy") or {}).get("levels") or {}
+    panels = [(k, title, key) for k, title, key in (("one_term", "one term", "threshold"),
+                                                    ("strong", "strong evidence", "threshold_strong")) if curve.get(k)]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(7, 3.2), squeeze=False)
+    for ax, (k, title, key) in zip(axes[0], panels):
+        pts = curve[k]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color="#c63", label="recall")
+        ax.plot([p[0] for p in pts], [p[2] for p in pts], "-", color="#57a", label="FPR")
+        for name, style in (("narrow", ":"), ("balanced", "-"), ("broad", "--")):
+            if isinstance((th.get(name) or {}).get(key), (int, float)):
+                ax.axvline(th[name][key], color="k", ls=style, lw=1, label=f"{name} {th[name][key]:.3f}")
+        ax.set(xlabel="classifier score threshold", title=f"CV on training data: {title}", ylim=(-0.02, 1.02))
+        ax.legend(frameon=False, fontsize=7)
+    return _png(fig)
+
+
 def counts_bar(counts: dict | None, title: str, color: str, xlabel: str = "removed documents") -> bytes | None:
     if not counts:
         return None
@@ -107,6 +129,7 @@ def write_plots(audit: dict, out_dir: Path) -> dict[str, str]:
         cbrn = audit["cbrn"]
         figs = {"funnel": funnel(audit["stages"]), "removals": removals(audit["stages"]),
                 "scores": scores(cbrn) if cbrn.get("present") else None,
+                "levels": levels(cbrn) if cbrn.get("present") else None,
                 "terms": counts_bar(cbrn.get("terms"), "top matched terms among removed documents", "#a54"),
                 "lists": counts_bar(cbrn.get("lists"), "lists of the terms matched in removed documents", "#57a",
                                     "term matches"),

@@ -87,6 +87,42 @@ def _filter_blocks(c: dict) -> list:
                                               [[k, str(v)] for k, v in sorted(pol.items())])])]
 
 
+def _levels_blocks(c: dict) -> list:
+    """What each policy level would remove in this run (every decision records the levels that remove it)."""
+    from filters.decide import LEVEL_TEXT, LEVELS
+    pol = (c.get("filter") or {}).get("policy") or {}
+    chosen, th = pol.get("policy"), pol.get("levels") or {}
+    lv = c.get("levels") or {}
+    reasons_seen = sorted({r for v in lv.values() for r in v["by_reason"]})
+    cal = c.get("calibration") or {}
+    rows = []
+    for name in LEVELS:
+        v, t = lv.get(name) or {"removed": 0, "by_reason": {}}, th.get(name) or {}
+        cv = ((cal.get("levels") or {}).get(name) or {}).get("cv") or {}
+        rows.append([name + (" (this run)" if name == chosen else ""), n(v["removed"])]
+                    + [n(v["by_reason"].get(r, 0)) for r in reasons_seen]
+                    + [f"{f(t.get('threshold'))} / {f(t.get('threshold_strong'))} / "
+                       f"{f(t.get('threshold_without_terms')) if t.get('threshold_without_terms') is not None else '—'}",
+                       f"{f(cv.get('recall'))} / {f(cv.get('fpr'))}" if cv else "—",
+                       LEVEL_TEXT[name]])
+    sources = sorted({s for v in lv.values() for s in v["by_source"]})
+    src_rows = [[s] + [n((lv.get(name) or {"by_source": {}})["by_source"].get(s, 0)) for name in LEVELS]
+                for s in sources]
+    cv_note = (f"CV recall / FPR: {cal.get('folds')}-fold cross-validation on the training data only "
+               f"({cal.get('model_metadata')}); the plot shows the out-of-fold curves the thresholds were read from."
+               if cal else "CV recall / FPR: not shown (the model's metadata is missing or belongs to another model).")
+    out = [("h", 3, "Policy levels: what each would remove in this run"),
+           ("p", "Every decision records which levels would remove the document, so this compares the levels on "
+                 "this run's own documents without running the filter again. Thresholds: one term / strong "
+                 "evidence (two terms, a disguised name, hazard context) / no term (— = no removal without a term). "
+                 + cv_note),
+           ("table", ["level", "would remove"] + reasons_seen + ["thresholds", "CV recall / FPR", "what it removes"],
+            rows)]
+    if cal.get("curve"):
+        out.append(("img", "levels", "cross-validated recall and FPR against the threshold, each level's marked"))
+    return out + [("details", f"by source ({len(sources)})", [("table", ["source"] + list(LEVELS), src_rows)])]
+
+
 def _scores_blocks(c: dict) -> list:
     sc = c.get("scores") or {}
     edges = sc.get("bins") or []
@@ -131,7 +167,7 @@ def cbrn(audit: dict) -> list:
                   f"lexicon term, on the classifier score alone), "
                   f"{n(k['kept_with_terms'])} kept with lexicon hits (hard negatives), {n(k['errors'])} quarantined "
                   "because the filter failed (fail closed).")]
-    out += _filter_blocks(c) + _scores_blocks(c)
+    out += _filter_blocks(c) + _levels_blocks(c) + _scores_blocks(c)
     out += _counts_blocks("Top matched terms", c.get("terms"), "terms", "terms", "removed docs",
                           "No lexicon term matched in any removed document.")
     out += _counts_blocks("Matched lists", c.get("lists"), "lists", "lists", "term matches in removed docs",

@@ -8,6 +8,7 @@ show one. Everything a report shows from a document goes through `clip`.
 from __future__ import annotations
 
 from filters.match import SNIPPET_CHARS, SNIPPET_WORDS
+from filters.normalize import exact_view, leet_view
 
 MATCH_CHARS = 80     # a lexicon match is a name (longest alias ~55 chars); a longer bracket run is not one
 WITHHELD = "(context withheld: not in the snippet format)"
@@ -39,15 +40,22 @@ def _cap_side(words: list[str], from_left: bool) -> list[str]:
     return words
 
 
+def _folded(name: str) -> str:
+    """A name as the matcher sees it: homoglyphs and accents folded, digits read as letters, no spaces
+    or punctuation."""
+    return "".join(ch for ch in leet_view(exact_view(name)) if ch.isalnum())
+
+
 def clip(snippet, aliases=()) -> str:
     """At most SNIPPET_WORDS words either side of one bracketed match; else withheld."""
     toks = str(snippet).split()
     spans = _spans(toks)
     if not spans:
         return WITHHELD
-    # a document may contain brackets of its own ("[1]"): prefer the run that spells a known alias
-    names = {a.casefold() for a in aliases}
-    i, j = next((s for s in spans if " ".join(toks[s[0]:s[1] + 1])[1:-1].strip().casefold() in names), spans[0])
+    # a document may contain brackets of its own ("[1]", "[chat]"): prefer the run that spells a known
+    # alias, also when the match was a disguised spelling ("e-b-o-l-a", "r1c1n", a Cyrillic letter)
+    names = {_folded(a) for a in aliases}
+    i, j = next((s for s in spans if _folded(" ".join(toks[s[0]:s[1] + 1])[1:-1]) in names), spans[0])
     match = " ".join(toks[i:j + 1])
     left = _cap_side(toks[max(0, i - SNIPPET_WORDS):i], from_left=True)
     right = _cap_side(toks[j + 1:j + 1 + SNIPPET_WORDS], from_left=False)

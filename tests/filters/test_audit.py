@@ -118,8 +118,8 @@ def test_numbers_equal_the_ledger_and_stats(run):
         assert c[key] == st[key]          # copied from stats.json, never recomputed
     page = (run_dir / "audit" / "report.html").read_text(encoding="utf-8")
     s = audit["stages"]["cbrn"]["stats"]
-    assert (f'<tr><td class="nw">cbrn</td><td class="nw">complete</td><td class="nw">{s["in"]}</td>'
-            f'<td class="nw">{s["kept"]}</td>') in page
+    assert (f'<tr><td class="nw">cbrn</td><td class="nw">complete</td><td class="nw">{s["in"]:,}</td>'
+            f'<td class="nw">{s["kept"]:,}</td>') in page
 
 
 def test_reproducibility_hashes(run):
@@ -149,6 +149,22 @@ def test_snippets_from_the_filter_pass_unchanged_and_are_bounded(run):
         assert len(s.split()) <= 2 * SNIPPET_WORDS + 12 and len(s) <= 2 * SNIPPET_CHARS + MATCH_CHARS + 2, s
 
 
+def _merge_letter_runs(words: list[str]) -> list[str]:
+    """A name spelled letter by letter ("i r i d i u m - 1 9 2") is one match, shown whole in its
+    brackets: count it as one word, as the snippet rule does."""
+    out: list[str] = []
+    run: list[str] = []
+    for w in words + [""]:
+        if len(w) == 1:
+            run.append(w)
+            continue
+        out += [" ".join(run)] if len(run) >= 3 else run
+        run = []
+        if w:
+            out.append(w)
+    return out
+
+
 def test_no_run_of_words_from_a_removed_document_beyond_the_limit(run):
     run_dir, audit = run
     texts = {r["id"]: r["text"] for r in map(orjson.loads, (run_dir.parent / "docs.jsonl").read_bytes().splitlines())}
@@ -158,7 +174,7 @@ def test_no_run_of_words_from_a_removed_document_beyond_the_limit(run):
     js = (run_dir / "audit" / "audit.json").read_text(encoding="utf-8")
     n = SNIPPET_WORDS + 1
     for text in removed:
-        words = text.split()
+        words = _merge_letter_runs(text.split())
         for i in range(len(words) - n + 1):
             window = " ".join(words[i:i + n])
             assert window not in page and window not in md and window not in js, window
@@ -345,3 +361,39 @@ def test_roc_and_pr_points_by_hand():
     assert c["tpr"] == [0.5, 1.0, 1.0] and c["fpr"] == [0.0, 0.5, 1.0]
     assert c["precision"] == pytest.approx([1.0, 2 / 3, 0.5])
     assert c["roc_auc"] == pytest.approx(0.5 * 0.75 + 0.5 * 1.0)  # (0,0)-(0,.5)-(.5,1)-(1,1)
+
+
+def test_policy_levels_table_counts_what_each_level_removes_from_the_ledger(run):
+    """Every decision records the levels that remove it: the audit's per-level counts equal a recount of
+    the ledger, the run's own level equals its removals, the levels nest, and the report shows them."""
+    run_dir, audit = run
+    rows = ledger_rows(run_dir, "cbrn")
+    want: dict[str, dict] = {}
+    for r in rows:
+        det = orjson.loads(r["detail"]) if r["detail"] != "{}" else {}
+        levels = det.get("levels") or {}
+        if r["decision"] == R.REMOVED:
+            assert levels.get("balanced") == r["reason"], r["id"]  # the run's level, with the same reason
+        else:
+            assert "balanced" not in levels, r["id"]
+        for name, why in levels.items():
+            w = want.setdefault(name, {"removed": 0, "by_reason": {}})
+            w["removed"] += 1
+            w["by_reason"][why] = w["by_reason"].get(why, 0) + 1
+    got = {k: {"removed": v["removed"], "by_reason": v["by_reason"]} for k, v in audit["cbrn"]["levels"].items()}
+    assert got == want
+    n_removed = sum(r["decision"] == R.REMOVED for r in rows)
+    assert got["balanced"]["removed"] == n_removed
+    assert got.get("narrow", {"removed": 0})["removed"] <= n_removed <= got["broad"]["removed"]
+    assert sum(audit["cbrn"]["levels"]["balanced"]["by_source"].values()) == n_removed
+    page = (run_dir / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "Policy levels: what each would remove in this run" in page and "balanced (this run)" in page
+
+
+def test_clip_finds_a_disguised_match_among_the_documents_own_brackets():
+    """A document's own brackets ("[chat]") come first, the match is a disguised spelling: the clip
+    centres on the match (found through the matcher's folding), not on the first bracket."""
+    s = "[chat] mia: did u see the [e-b-o-l-a] outbreak news from the north this morning"
+    assert clip(s, ["Ebolavirus", "Ebola"]) == s
+    assert clip("[1] the [r1c1n] letters case", ["Ricin"]) == "[1] the [r1c1n] letters case"
+    assert clip("[1] the [s\u0430rin] attack", ["Sarin"]).startswith("[1] the [s\u0430rin]")

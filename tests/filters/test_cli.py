@@ -22,7 +22,7 @@ def test_classify_contract(tmp_path):
         json.dumps({"id": 7, "text": 12}),
         "",
         json.dumps({"id": "h", "text": "Mustard greens taste peppery."}),
-        json.dumps({"id": "one", "text": "The treaty bans sarin."}),  # one term: the --threshold it passes decides
+        json.dumps({"id": "one", "text": "A history teacher mentioned sarin in a lesson about the twentieth century."}),  # one term: the --threshold it passes decides
     ]
     inp.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"

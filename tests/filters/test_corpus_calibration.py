@@ -89,13 +89,35 @@ def test_min_words_config():
     assert f.policy()["min_words_without_terms"] == 0
 
 
-def test_shipped_metadata_records_corpus_calibration(cbrn_filter):
+def test_shipped_metadata_levels_nest(cbrn_filter):
     m = cbrn_filter.meta
-    assert m["model_bytes"] <= 5_000_000
-    c = m["corpus"]["calibration"]
-    assert c["no_term_removed_rate"] <= c["target_rate"]
-    assert m["threshold_without_terms"] >= m["threshold"] >= m["threshold_strong"]
-    assert m["corpus"]["negatives"] > 1000
+    assert m["model_bytes"] <= 5_000_000 and m["corpus"]["negatives"] > 1000
+    lv = m["levels"]
+    for key in ("threshold", "threshold_strong"):
+        assert lv["narrow"][key] >= lv["balanced"][key] >= lv["broad"][key], key
+    assert lv["narrow"]["threshold_without_terms"] is None
+    assert lv["balanced"]["threshold_without_terms"] >= lv["broad"]["threshold_without_terms"]
+    assert (m["threshold"], m["threshold_strong"], m["threshold_without_terms"]) == tuple(
+        lv["balanced"][k] for k in ("threshold", "threshold_strong", "threshold_without_terms"))
+
+
+@needs_shared
+@pytest.mark.skipif(not (SHARED / "corpus" / "STATS.json").is_file(), reason="../shared/data/corpus is not present")
+def test_the_no_term_thresholds_hold_their_corpus_budget_recounted(cbrn_filter):
+    """Recount, with the shipped model, what each level's no-term threshold removes from the held-out calib
+    split (the metadata's own numbers are not trusted): at most the level's budget, and what it recorded."""
+    from filters.cbrn import no_term_scores, training_set
+    ds = training_set([str(SHARED / "cbrn_labeled" / "train.jsonl")], False, SHARED / "corpus",
+                      negatives_per_source={"*": 0})
+    scores = no_term_scores(cbrn_filter.model_path, ds["calib"], ds["n_terms_fn"], cbrn_filter.cfg)
+    assert len(ds["calib"]) > 50_000 and len(scores) > 5_000
+    for name, lv in cbrn_filter.meta["levels"].items():
+        cal = lv["calib"]
+        if lv["corpus_rate"] is None:
+            assert cal is None and lv["threshold_without_terms"] is None
+            continue
+        removed = int((scores >= lv["threshold_without_terms"]).sum())
+        assert removed == cal["no_term_removed"] and removed <= lv["corpus_rate"] * len(ds["calib"]), name
 
 
 @needs_shared

@@ -95,14 +95,16 @@ def test_config_section_and_validation():
 
 
 def test_blocklist_alone_removes_a_dense_list_of_high_concern_names(cbrn_filter):
-    """A bare list of three Schedule-1 names scores low with the classifier but is removed on the
-    blocklist (reason cbrn_blocklist); two names, or a higher configured minimum, keep it."""
-    dense = cbrn_filter.decide("Tabun, soman and sarin.")
+    """A bare list of three Schedule-1 names is removed on the blocklist (reason cbrn_blocklist) even
+    where the classifier would keep it (a threshold of 1.0 here: no score passes it); two names, or a
+    higher configured minimum, keep it."""
+    no_classifier = CbrnFilter.from_config(CbrnConfig(threshold=1.0, threshold_without_terms=1.0))
+    dense = no_classifier.decide("Tabun, soman and sarin.")
     assert dense.score < dense.threshold  # the classifier alone would keep it
     assert (dense.decision, dense.reason) == ("remove", reasons.CBRN_BLOCKLIST)
     assert dense.detail["high_concern"]["distinct"] == 3
-    assert cbrn_filter.decide("Tabun and sarin.").decision == "keep"
-    stricter = CbrnFilter.from_config(CbrnConfig(blocklist_min_high_terms=4))
+    assert no_classifier.decide("Tabun and sarin.").decision == "keep"
+    stricter = CbrnFilter.from_config(CbrnConfig(threshold=1.0, threshold_without_terms=1.0, blocklist_min_high_terms=4))
     assert stricter.decide("Tabun, soman and sarin.").decision == "keep"
 
 

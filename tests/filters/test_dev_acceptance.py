@@ -1,22 +1,18 @@
 """The full policy on the shared dev split (evaluation only: never trained or calibrated on)."""
-import pytest
-
 from tests.filters.conftest import SHARED, needs_shared
 
 
 @needs_shared
-def test_dev_regression_floor(cbrn_filter):
+def test_dev_acceptance_target_and_levels(cbrn_filter):
+    """Issue 16's target for the default (balanced) policy, thresholds chosen on training data only:
+    recall >= 0.95 at FPR <= 0.05. Measured 0.9775 (87 of 89) at FPR 0.0095 with the shipped model.
+    The levels nest on the same decisions: narrow removes no more than balanced, broad no less."""
     from filters.evaluate import evaluate
     res = evaluate(cbrn_filter, SHARED / "cbrn_labeled" / "dev.jsonl")
     assert res["errors"] == 0
     assert res["fpr"] <= 0.05, res["false_positives"]
-    assert res["recall"] >= 0.94, res["false_negatives"]  # measured 0.9438 (84 of 89) with the shipped model
-
-
-@needs_shared
-@pytest.mark.xfail(reason="issue 4 target recall >= 0.95 not reached: 0.9438 (5 of 89 missed; was 0.9326), "
-                          "FPR 0.019, see report", strict=False)
-def test_dev_acceptance_target(cbrn_filter):
-    from filters.evaluate import evaluate
-    res = evaluate(cbrn_filter, SHARED / "cbrn_labeled" / "dev.jsonl")
-    assert res["recall"] >= 0.95 and res["fpr"] <= 0.05
+    assert res["recall"] >= 0.95, res["false_negatives"]
+    lv = {r["level"]: r for r in res["levels"]}
+    assert lv["balanced"]["chosen"] and lv["balanced"]["recall"] == res["recall"]
+    assert lv["narrow"]["removed"] <= lv["balanced"]["removed"] <= lv["broad"]["removed"]
+    assert lv["narrow"]["recall"] <= res["recall"] <= lv["broad"]["recall"]
