@@ -25,9 +25,19 @@ class FilterRecordError(ValueError):
     """A filter record that is missing a field, malformed, or disagrees with the filter's files."""
 
 
+def _canonical(value):
+    """Nested dicts as sorted item lists and tuples as lists, so the digest survives a JSON round trip
+    (a flat policy gives exactly its sorted items, as before)."""
+    if isinstance(value, dict):
+        return sorted((k, _canonical(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def policy_sha256(policy: dict) -> str:
-    """The digest of a filter policy (key order does not matter)."""
-    return sha256_bytes(repr(sorted(policy.items())).encode())
+    """The digest of a filter policy (key order does not matter, at any depth)."""
+    return sha256_bytes(repr(_canonical(policy)).encode())
 
 
 def build(fingerprint: dict, stage_dir: str | Path, ledger_sha256: dict[str, str] | None = None) -> dict:

@@ -158,3 +158,19 @@ def test_passing_terms_named_once_take_the_no_term_way_and_twice_escalate(cbrn_f
     assert strict.fingerprint()["policy_sha256"] != cbrn_filter.fingerprint()["policy_sha256"]
     with pytest.raises(ConfigError, match=r"cbrn.passing_terms\[0\]: 'nuke' is not a term of the lexicon"):
         CbrnFilter.from_config(CbrnConfig(passing_terms=["nuke"]))
+
+
+def test_the_policy_digest_survives_a_json_round_trip_and_sees_nested_changes(cbrn_filter):
+    """The policy nests (levels, evidence): its digest must be the same after the JSON round trip a
+    manifest makes, and must change when a nested threshold does."""
+    import orjson
+
+    from common.filter_record import policy_sha256
+    fp = cbrn_filter.fingerprint()
+    back = orjson.loads(orjson.dumps(fp["policy"], option=orjson.OPT_SORT_KEYS))
+    assert policy_sha256(back) == fp["policy_sha256"]
+    back["levels"]["broad"]["threshold_strong"] = 0.0
+    assert policy_sha256(back) != fp["policy_sha256"]
+    flat = {"b": 1, "a": 0.5}  # a flat policy digests exactly as before nesting existed
+    from common.io import sha256_bytes
+    assert policy_sha256(flat) == sha256_bytes(repr(sorted(flat.items())).encode())
