@@ -109,7 +109,7 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
     held-out calib split. {"texts", "labels", "n_labeled", "notes", "n_terms" (labeled rows), "calib",
     "sources", "corpus_meta", "n_terms_fn"}."""
     from filters.data import EXTRA_FILES, DATA_DIR, read_extra
-    from filters.data.corpus import iter_corpus, labeled_titles, select_negatives
+    from filters.data.corpus import CORPUS_LABELS, iter_corpus, labeled_titles, read_corpus_labels, select_negatives
     from filters.decide import summarise, term_windows
     from filters.evaluate import read_labeled
     from filters.lexicon import load_lexicon
@@ -159,6 +159,12 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
                        "calib_documents": len(calib)}
         sources.append({"path": corpus_meta["path"] + " (train split, no lexicon hit)", "rows": len(negatives),
                         "sha256": corpus_meta["negatives_sha256"]})
+        if use_extra:  # real text with a term in passing, labeled by hand (filters/data/corpus_labels.tsv)
+            labeled = [r for r in read_corpus_labels(records) if r["label"] == 0]
+            rows += labeled
+            sources.append({"path": os.path.relpath(CORPUS_LABELS, REPO), "sha256": sha256_file(CORPUS_LABELS),
+                            "rows": len(labeled)})
+            corpus_meta["hand_labeled"] = len(labeled)
     texts = [r["text"] for r in rows] + [n["text"] for n in negatives]
     matches = matcher.scan_batch(texts[:len(rows)])   # the labeled rows, scanned once for counts and windows
     nterms = np.array([counted(ms) for ms in matches], dtype=int)

@@ -29,6 +29,8 @@ TOPIC = re.compile(r"chemical (?:weapon|warfare)|biological (?:weapon|warfare)|b
                    r"mass destruction", re.I)
 
 # training negatives per source (about 6,000 in all): proportional to the corpus, with the prose sources raised
+CORPUS_LABELS = Path(__file__).parent / "corpus_labels.tsv"
+
 DEFAULT_NEGATIVES_PER_SOURCE = {"gcide": 2000, "wordnet": 1200, "linux_docs": 600, "fortunes": 600,
                                 "wikipedia_vital": 800, "python_docs": 400, "jargon": 200, "*": 100}
 
@@ -100,4 +102,26 @@ def select_negatives(records, has_hit, per_source: dict | None = None) -> list[d
             if len(picked) >= n:
                 break
         out += [{"id": r["id"], "source": src, "text": window(r["text"])} for r in picked[:n]]
+    return out
+
+
+def read_corpus_labels(records, path: str | Path = CORPUS_LABELS) -> list[dict]:
+    """Labeled rows {"text", "label", "note"} for the hand-labeled corpus documents (`id<TAB>label<TAB>title`
+    lines). Every id must be in the `train` split (never calib or report) and present in `records`; an
+    error names the file, the line and the id."""
+    by_id = {r["id"]: r for r in records}
+    out = []
+    path = Path(path)
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t", 2)
+        if len(parts) != 3 or parts[1] not in ("0", "1"):
+            raise ValueError(f"{path}:{lineno}: expected 'id<TAB>label<TAB>title' with label 0 or 1")
+        doc_id, label, title = parts
+        if split_of(doc_id) != "train":
+            raise ValueError(f"{path}:{lineno}: {doc_id!r} is in the {split_of(doc_id)} split; only train may be labeled")
+        if doc_id not in by_id:
+            raise ValueError(f"{path}:{lineno}: {doc_id!r} is not in the corpus")
+        out.append({"text": by_id[doc_id]["text"], "label": int(label), "note": f"corpus hand-labeled; {title}"})
     return out

@@ -22,7 +22,7 @@ def test_classify_contract(tmp_path):
         json.dumps({"id": 7, "text": 12}),
         "",
         json.dumps({"id": "h", "text": "Mustard greens taste peppery."}),
-        json.dumps({"id": "one", "text": "A history teacher mentioned sarin in a lesson about the twentieth century."}),  # one term: the --threshold it passes decides
+        json.dumps({"id": "one", "text": "The report named sarin among several substances regulated by the treaty."}),  # one term: the --threshold it passes decides
     ]
     inp.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"
@@ -39,10 +39,12 @@ def test_classify_contract(tmp_path):
     for x in recs:
         assert {"id", "decision", "reason", "score", "terms"} <= set(x)
     # same input, same bytes
-    out2 = tmp_path / "out2.jsonl"
-    assert run("classify", "--input", str(inp), "--output", str(out2), "--threshold", "0.99").returncode == 0
-    default, strict = recs[8], json.loads(out2.read_text().splitlines()[8])
-    assert default["terms"] == ["Sarin"] and default["decision"] == "remove" and default["score"] < 0.99
+    default = recs[8]
+    assert default["terms"] == ["Sarin"] and default["decision"] == "remove" and default["score"] < 0.999
+    out2 = tmp_path / "out2.jsonl"  # a --threshold just above the record's own score must flip it
+    above = f"{default['score'] + 0.001:.6f}"
+    assert run("classify", "--input", str(inp), "--output", str(out2), "--threshold", above).returncode == 0
+    strict = json.loads(out2.read_text().splitlines()[8])
     assert strict["decision"] == "keep" and strict["score"] == default["score"]  # same score, the higher threshold
     out3 = tmp_path / "out3.jsonl"
     run("classify", "--input", str(inp), "--output", str(out3))

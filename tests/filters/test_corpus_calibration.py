@@ -156,3 +156,29 @@ def test_make_cbrn_model_rebuilds_the_shipped_model_byte_for_byte(tmp_path):
     shipped = REPO / "filters" / "models" / "cbrn_default.ftz"
     assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert json.loads(out.with_suffix(".json").read_text()) == json.loads(shipped.with_suffix(".json").read_text())
+
+
+def test_corpus_labels_refuse_ids_outside_the_train_split_naming_file_and_line(tmp_path):
+    from filters.data.corpus import read_corpus_labels
+    train_id = next(f"doc-{i}" for i in range(1000) if split_of(f"doc-{i}") == "train")
+    report_id = next(f"doc-{i}" for i in range(1000) if split_of(f"doc-{i}") == "report")
+    records = [{"id": train_id, "text": "a text"}, {"id": report_id, "text": "another"}]
+    p = tmp_path / "labels.tsv"
+    p.write_text(f"# comment\n{train_id}\t0\tsome title\n")
+    assert read_corpus_labels(records, p) == [{"text": "a text", "label": 0, "note": "corpus hand-labeled; some title"}]
+    p.write_text(f"{train_id}\t0\tok\n{report_id}\t1\theld out\n")
+    with pytest.raises(ValueError, match=rf"labels.tsv:2: '{report_id}' is in the report split; only train"):
+        read_corpus_labels(records, p)
+    p.write_text(f"{train_id}\t2\tbad label\n")
+    with pytest.raises(ValueError, match=r"labels.tsv:1: expected 'id<TAB>label<TAB>title'"):
+        read_corpus_labels(records, p)
+
+
+@needs_shared
+def test_every_shipped_corpus_label_is_a_train_split_document_with_a_term():
+    from filters.data.corpus import CORPUS_LABELS, iter_corpus, read_corpus_labels
+    from filters.decide import CbrnFilter
+    rows = read_corpus_labels(list(iter_corpus(SHARED / "corpus")))
+    assert len(rows) >= 150 and {r["label"] for r in rows} == {0, 1}
+    f = CbrnFilter.from_config()
+    assert all(m for m in f.matcher.scan_batch([r["text"] for r in rows])), CORPUS_LABELS
