@@ -174,13 +174,15 @@ def build_dataset(sources: list[TokenizedSource], *, seq_len: int, num_samples: 
 
 
 def _drop_unsafe_cache(cache_dir: Path) -> None:
-    """megatron-core opens its index cache with allow_pickle=True; keep only plain arrays there (a file
-    that is not one is deleted, and megatron rebuilds it)."""
+    """megatron-core opens its index cache with allow_pickle=True; keep only readable plain arrays there:
+    a file that is not one (a pickle, or one cut short by a kill during its write) is deleted, and
+    megatron rebuilds the cache from the shards."""
     for path in sorted(cache_dir.glob("*.npy")) if cache_dir.is_dir() else []:
         try:
             np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError):
-            print(f"pretrain: {path} is not a plain array; deleted (rebuilt from the shards)", file=sys.stderr)
+        except (ValueError, OSError, EOFError) as e:
+            print(f"pretrain: {path} is not a readable plain array ({type(e).__name__}: {e}); deleted "
+                  f"(rebuilt from the shards)", file=sys.stderr)
             path.unlink()
 
 

@@ -164,13 +164,21 @@ def test_blend_follows_the_weights(tmp_path, gloo_world):
     assert 0.7 <= share_a <= 0.8
 
 
-def test_index_cache_holding_objects_is_rebuilt(tmp_path, gloo_world):
+@pytest.mark.parametrize("damage", ["objects", "empty", "cut short"])
+def test_index_cache_holding_objects_or_cut_short_is_rebuilt(tmp_path, gloo_world, damage):
+    """A pickled array (unsafe to load), an empty file or one cut short (a kill -9 during megatron's
+    cache write, found by the trainer chaos test) is deleted and rebuilt to the same samples."""
     sources = resolve_sources(DataConfig(), make_tokenized(tmp_path / "run" / "tokenize").parent)
     cache = tmp_path / "cache"
     ds = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
     expected = [ds[i]["tokens"] for i in range(20)]
     victim = sorted(cache.glob("*shuffle_index.npy"))[0]
-    np.save(victim, np.array([{"not": "an index"}], dtype=object), allow_pickle=True)
+    if damage == "objects":
+        np.save(victim, np.array([{"not": "an index"}], dtype=object), allow_pickle=True)
+    elif damage == "empty":
+        victim.write_bytes(b"")
+    else:
+        victim.write_bytes(victim.read_bytes()[:-8])
     again = build_dataset(sources, seq_len=16, num_samples=20, seed=0, cache_dir=cache)
     assert all(torch.equal(again[i]["tokens"], expected[i]) for i in range(20))
     np.load(victim, allow_pickle=False)  # rebuilt as a plain array
