@@ -55,6 +55,10 @@ def main(argv=None) -> int:
     p_task.add_argument("--task", type=int, help="task index (default $SLURM_ARRAY_TASK_ID)")
     p_check = sub.add_parser("check", help="check that a run directory is complete and its books balance")
     p_check.add_argument("run_dir")
+    p_explain = sub.add_parser("explain", help="what happened to documents, stage by stage (from the ledgers)")
+    p_explain.add_argument("run_dir")
+    p_explain.add_argument("ids", nargs="+", metavar="ID", help="document ids (ingest's own id, or FILE:LINE)")
+    p_explain.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_demo = sub.add_parser("democorpus", help="write the demo corpus into a directory")
     p_demo.add_argument("--out", required=True)
     p_demo.add_argument("--preset", default="demo")
@@ -95,6 +99,9 @@ def main(argv=None) -> int:
         elif args.cmd == "check":
             from pipeline.check import main as check_main
             return check_main(args.run_dir)
+        elif args.cmd == "explain":
+            from pipeline.explain import main as explain_main
+            return explain_main(args.run_dir, args.ids, as_json=args.json)
         elif args.cmd == "democorpus":
             from pipeline.democorpus import build
             cfg = cfgmod.load(preset=args.preset)
