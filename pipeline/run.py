@@ -97,10 +97,12 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
     stage_dir = run.stage_dir(name)
     atomic_write_json(stage_dir / "stats.json", stats)
     wall = time.perf_counter() - t0
-    atomic_write_json(stage_dir / "timing.json", {
-        "wall_s": round(wall, 3), "docs_per_s": round(stats["in"] / wall, 1) if wall > 0 else None,
-        "steps": step_timing})
-    stats["_wall_s"] = wall
+    ran = sum(t["ran"] for t in step_timing.values())
+    if ran or not (stage_dir / "timing.json").is_file():  # a stage already complete keeps its real timing
+        atomic_write_json(stage_dir / "timing.json", {
+            "wall_s": round(wall, 3), "docs_per_s": round(stats["in"] / wall, 1) if wall > 0 else None,
+            "steps": step_timing})
+    stats["_wall_s"], stats["_ran_tasks"] = wall, ran
     return stats
 
 
@@ -134,11 +136,13 @@ def _run_stages(run, stages, executor, explicit, rows, summary) -> None:
         if not spec(name).runner:
             stats = run_block_stage(run, name, executor)
             summary[name] = stats
+            complete = stats["_ran_tasks"] == 0   # every task finished in an earlier invocation
             rows.append({"stage": name, "in": stats["in"], "kept": stats["kept"],
                          "removed": sum(stats["removed"].values()),
                          "quarantined": sum(stats["quarantined"].values()),
                          "wall_s": f"{stats['_wall_s']:.1f}",
-                         "docs/s": f"{stats['in'] / max(stats['_wall_s'], 1e-9):,.0f}"})
-            print_table([rows[-1]], title=f"[{name}] done")
+                         "docs/s": "-" if complete else f"{stats['in'] / max(stats['_wall_s'], 1e-9):,.0f}"})
+            print_table([rows[-1]], title=f"[{name}] " + ("skipped (complete: every task finished earlier)"
+                                                          if complete else "done"))
         else:
             summary[name] = get_runner(name)(run)
