@@ -43,7 +43,8 @@ GENERIC_TERMS = ("Uranium", "Natural uranium", "Thorium", "Tritium", "Source mat
 # dictionary's "protected against nuclear weapons", a joke, an element "made from plutonium"). Off by
 # default (cbrn.passing_terms = []): routed the no-term way they also lose topic text whose classifier
 # score is as high, because the no-term threshold must keep the corpus budget. Measured with this list
-# (python bench/cbrn.py; filters.cbrn evaluate on the dev split): corpus removals 208 -> 138, dev recall
+# (python bench/cbrn.py; filters.cbrn evaluate on the dev split; before the hand-labeled corpus negatives
+# of filters/data/corpus_labels.tsv): corpus removals 208 -> 138, dev recall
 # 0.978 -> 0.944. For operators who prefer fewer removals of ordinary text to recall.
 PASSING_TERMS_PRECISION = ("Nuclear weapon", "chemical weapon", "biological weapon", "weapons of mass destruction",
                            "nuclear test", "Plutonium")
