@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from common.io import atomic_write_json, read_jsonl  # noqa: E402
 from common.progress import print_table  # noqa: E402
+from filters.config import LEVELS  # noqa: E402
 
 
 def load(corpus: Path, limit_mb: float) -> list[dict]:
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-mb", type=float, default=0.0, help="stop after this many MB (0 = all)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--model", default="", help="fastText model (default: the shipped one)")
-    ap.add_argument("--policy", default="balanced", choices=("narrow", "balanced", "broad"))
+    ap.add_argument("--policy", default="balanced", choices=LEVELS)
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     if not corpus.is_dir():
@@ -120,7 +121,6 @@ def main(argv=None) -> int:
     scores, cpu_c, wall_c = timed(filt.classifier.chunk_scores_batch, texts, args.batch)
     decisions, cpu_d, wall_d = timed(filt.decide_batch, texts, args.batch)
     removed = sum(d.decision == "remove" for d in decisions)
-    from filters.decide import LEVELS
     level_shares = {name: sum(name in (d.detail.get("levels") or {}) for d in decisions) for name in LEVELS}
     from filters.data.corpus import labeled_titles
     labeled = REPO.parent / "shared" / "data" / "cbrn_labeled"

@@ -19,7 +19,7 @@ import orjson
 
 from common import reasons
 from common.io import atomic_write_json, iter_lines, json_bytes, sha256_file
-from filters.config import CbrnConfig
+from filters.config import LEVELS, CbrnConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TRAIN = REPO.parent / "shared" / "data" / "cbrn_labeled" / "train.jsonl"
@@ -132,14 +132,13 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
     lex = load_lexicon()
     matcher = Matcher(lex, cfg.context_window)
 
-    def counted(matches) -> int:
-        return len({m.entry for m in matches if not lex.entries[m.entry].dual_use_common})
+    def escalated_terms(summaries: list[dict]) -> np.ndarray:
+        """Per document: its distinct counted terms, 0 where the decision takes the no-term way (no term,
+        or generic terms only without context)."""
+        return np.array([s["n_terms"] if s["escalated"] else 0 for s in summaries], dtype=int)
 
     def n_terms(texts: list[str]) -> np.ndarray:
-        """Per text: 0 where the decision would take the no-term way (no term, or generic terms only
-        without context), else its count of distinct counted terms."""
-        return np.array([summarise(t, ms, lex, cfg)["escalated"] * counted(ms)
-                         for t, ms in zip(texts, matcher.scan_batch(texts))], dtype=int)
+        return escalated_terms([summarise(t, ms, lex, cfg) for t, ms in zip(texts, matcher.scan_batch(texts))])
 
     negatives, calib, corpus_meta = [], [], None
     if corpus is not None:
@@ -167,12 +166,11 @@ def training_set(data: list[str], use_extra: bool, corpus: str | Path | None = N
             corpus_meta["hand_labeled"] = len(labeled)
     texts = [r["text"] for r in rows] + [n["text"] for n in negatives]
     matches = matcher.scan_batch(texts[:len(rows)])   # the labeled rows, scanned once for counts and windows
-    nterms = np.array([counted(ms) for ms in matches], dtype=int)
     summaries = [summarise(t, ms, lex, cfg) for t, ms in zip(texts, matches)]
-    nterms = nterms * np.array([s["escalated"] for s in summaries], dtype=int)  # generic-only: the no-term way
+    nterms = escalated_terms(summaries)
     # the term windows the decision scores for escalated documents (CV scores them too, so thresholds match)
-    windows = [term_windows(t, ms, cfg.term_window_words, cfg.max_term_windows) if n >= cfg.escalate_min_terms
-               else [] for t, ms, n in zip(texts, matches, nterms)]
+    windows = [term_windows(t, ms, cfg.term_window_words, cfg.max_term_windows) if s["escalated"] else []
+               for t, ms, s in zip(texts, matches, summaries)]
     return {"texts": texts, "labels": [r["label"] for r in rows] + [0] * len(negatives), "n_labeled": len(rows),
             "notes": [r["note"] for r in rows], "n_terms": nterms, "summaries": summaries, "windows": windows,
             "calib": calib,
@@ -202,8 +200,8 @@ def level_predictions(level, summaries: list[dict], oof: np.ndarray, cfg: CbrnCo
 
 
 def rates(pred: np.ndarray, y: np.ndarray) -> dict:
-    tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
-    fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+    from filters.evaluate import confusion
+    tp, fp, fn, tn = confusion(pred, y)
     return {"recall": round(tp / max(1, tp + fn), 4), "fpr": round(fp / max(1, fp + tn), 4), "tp": tp, "fp": fp,
             "fn": fn, "tn": tn}
 
@@ -461,7 +459,7 @@ def main(argv=None) -> int:
     c.add_argument("--model", default=None, help="fastText model (default: the shipped model)")
     c.add_argument("--threshold", type=float, default=None, help="threshold for escalated documents")
     c.add_argument("--threshold-without-terms", type=float, default=None)
-    c.add_argument("--policy", default="balanced", choices=("narrow", "balanced", "broad"),
+    c.add_argument("--policy", default="balanced", choices=LEVELS,
                    help="policy level (filters.decide.LEVEL_TEXT)")
     c.add_argument("--detail", action="store_true", help="also write threshold and the ledger detail")
     t = sub.add_parser("train", help="train, calibrate and quantise a model")
@@ -486,7 +484,7 @@ def main(argv=None) -> int:
     e.add_argument("--data", required=True)
     e.add_argument("--model", default=None)
     e.add_argument("--threshold", type=float, default=None)
-    e.add_argument("--policy", default="balanced", choices=("narrow", "balanced", "broad"))
+    e.add_argument("--policy", default="balanced", choices=LEVELS)
     e.add_argument("--plot", default=None, help="write ROC / PR curves to this PNG")
     e.add_argument("--json", default=None, help="write the full result as JSON")
     args = ap.parse_args(argv)

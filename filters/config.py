@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from common.config import ConfigError
 from filters.evidence import GENERIC_TERMS
 
+LEVELS = ("narrow", "balanced", "broad")  # cbrn.policy; what each removes: filters.decide.LEVEL_TEXT
+
 
 @dataclass(kw_only=True)
 class CbrnConfig:
@@ -48,11 +50,10 @@ class CbrnConfig:
     audit_sample: int = 20             # removed documents (and hard negatives) listed in the report
 
     def validate(self) -> None:
-        levels = ("narrow", "balanced", "broad")
-        if self.policy not in levels:
+        if self.policy not in LEVELS:
             import difflib
-            near = difflib.get_close_matches(str(self.policy), levels, n=1)
-            raise ConfigError(f"cbrn.policy: expected one of {', '.join(levels)}, got {self.policy!r}"
+            near = difflib.get_close_matches(str(self.policy), LEVELS, n=1)
+            raise ConfigError(f"cbrn.policy: expected one of {', '.join(LEVELS)}, got {self.policy!r}"
                               + (f" (did you mean {near[0]!r}?)" if near else ""))
         for key in ("threshold", "threshold_strong", "threshold_without_terms"):
             v = getattr(self, key)

@@ -17,7 +17,7 @@ the pipeline quarantines (fail closed). Decisions are deterministic.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,12 @@ from common.config import ConfigError
 from common.filter_record import policy_sha256
 from common.io import read_json, sha256_bytes, sha256_file
 from filters.classifier import Classifier
-from filters.config import CbrnConfig
+from filters.config import LEVELS, CbrnConfig
 from filters.evidence import context_cues, obfuscated_matches
 from filters.lexicon import DEFAULT_LEXICON, load_lexicon
 from filters.match import Matcher, snippet
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "cbrn_default.ftz"
-LEVELS = ("narrow", "balanced", "broad")
 LEVEL_TEXT = {
     "narrow": "documents the classifier is confident are about a listed agent: the clearest CBRN-topic text "
               "(fewest removals; borderline history and regulatory text is kept); no removal without a term",
@@ -177,9 +176,7 @@ class CbrnFilter:
                 "evidence": {"obfuscated": c.evidence_obfuscated, "context_min_cues": c.context_min_cues,
                              "context_words": c.context_words, "generic_terms": sorted(c.generic_terms),
                              "passing_terms": sorted(c.passing_terms)},
-                "levels": {n: {"threshold": lv.threshold, "threshold_strong": lv.threshold_strong,
-                               "threshold_without_terms": lv.threshold_without_terms,
-                               "blocklist_mentions": lv.blocklist_mentions} for n, lv in self.levels.items()}}
+                "levels": {n: {k: v for k, v in asdict(lv).items() if k != "name"} for n, lv in self.levels.items()}}
 
     def fingerprint(self) -> dict:
         pol = self.policy()
@@ -238,7 +235,8 @@ class CbrnFilter:
             cs = scores.get(i)
             score = float(cs.max()) if cs is not None and len(cs) else None
             thr = self.level.threshold_for(s, cfg)
-            reason = self.level.reason(s, score, cfg)
+            removing = {n: r for n, lv in self.levels.items() if (r := lv.reason(s, score, cfg))}
+            reason = removing.get(self.level.name, "")
             decision = REMOVE if reason else KEEP
             detail = {
                 "escalated": s["escalated"], "n_terms": s["n_terms"], "words": s["words"], "terms": s["terms"],
@@ -252,9 +250,8 @@ class CbrnFilter:
             if cs is not None and len(cs) and reason == reasons.CBRN_CLASSIFIER and not s["escalated"]:
                 # no term to show: where in the document the classifier was most sure (word offsets)
                 detail["best_window"] = best_window(text, cs, cfg.chunk_words, cfg.chunk_overlap_words)
-            others = {n: r for n, lv in self.levels.items() if (r := lv.reason(s, score, cfg))}
-            if others:
-                detail["levels"] = others  # which levels remove it, and why (the chosen one included)
+            if removing:
+                detail["levels"] = removing  # which levels remove it, and why (the chosen one included)
             out.append(Decision(decision, reason, None if score is None else round(score, 6), thr,
                                 [t["term"] for t in s["terms"]], detail))
         return out
@@ -313,19 +310,15 @@ def summarise(text: str, matches, lexicon, cfg: CbrnConfig) -> dict:
 
 
 def best_window(text: str, chunk_scores, chunk_words: int, overlap_words: int) -> dict:
-    """The highest-scoring classifier window: its score and word range (of the normalised text), and
-    its first few words, so a reviewer can find it in the document."""
+    """The highest-scoring classifier window of a document scored on its chunks alone (no term windows:
+    a no-term document): its score and word range (of the normalised text), and its first few words, so
+    a reviewer can find it in the document."""
     from filters.classifier import prep
-    i = int(np.argmax(chunk_scores[:n])) if (n := n_chunks(text, chunk_words, overlap_words)) else 0
+    i = int(np.argmax(chunk_scores))
     start = i * max(1, chunk_words - overlap_words)
     words = prep(text).split()
     return {"score": round(float(chunk_scores[i]), 6), "words": [start, min(len(words), start + chunk_words)],
             "starts": " ".join(words[start:start + 8])}
-
-
-def n_chunks(text: str, chunk_words: int, overlap_words: int) -> int:
-    from filters.classifier import chunks
-    return len(chunks(text, chunk_words, overlap_words))
 
 
 def term_windows(text: str, matches, half_words: int, limit: int) -> list[str]:

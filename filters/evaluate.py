@@ -36,6 +36,13 @@ def read_labeled(path: str | Path) -> list[dict]:
     return rows
 
 
+def confusion(pred: np.ndarray, y: np.ndarray) -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn) of boolean predictions against 0/1 labels."""
+    pred = np.asarray(pred, dtype=bool)
+    return (int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum()),
+            int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum()))
+
+
 def curves(scores: np.ndarray, labels: np.ndarray) -> dict:
     """ROC and PR points over every distinct score (score >= t means positive)."""
     order = np.argsort(-scores, kind="stable")
@@ -64,10 +71,7 @@ def evaluate(filt, labeled_jsonl: str | Path) -> dict:
     margin = np.array([np.inf if d.reason == "cbrn_blocklist" else
                        (d.score / d.threshold if d.score is not None and d.threshold else 0.0) for d in decisions])
     raw = np.array([d.score if d.score is not None else 0.0 for d in decisions])
-    tp = int((pred & (y == 1)).sum())
-    fp = int((pred & (y == 0)).sum())
-    fn = int((~pred & (y == 1)).sum())
-    tn = int((~pred & (y == 0)).sum())
+    tp, fp, fn, tn = confusion(pred, y)
     fails = []
     for r, d, p in zip(rows, decisions, pred):
         if bool(p) != bool(r["label"]):
@@ -92,8 +96,7 @@ def level_table(filt, decisions, y: np.ndarray) -> list[dict]:
     cv_levels = filt.meta.get("levels") or {}
     for name, lv in filt.levels.items():
         pred = np.array([name in (d.detail.get("levels") or {}) for d in decisions], dtype=bool)
-        tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
-        fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+        tp, fp, fn, tn = confusion(pred, y)
         cv = (cv_levels.get(name) or {}).get("cv") or {}
         rows.append({"level": name, "chosen": name == filt.level.name, "threshold": lv.threshold,
                      "threshold_strong": lv.threshold_strong, "threshold_without_terms": lv.threshold_without_terms,

@@ -24,17 +24,13 @@ from pipeline.stages import data_stages
 MAX_SUGGEST_IDS = 200_000  # above this many ids, no "did you mean" (difflib over millions is slow)
 
 
-def _rows(stage_dir: Path, ids: set[str]) -> dict[str, dict]:
-    t = read_ledger(stage_dir)
-    if t.num_rows == 0:
-        return {}
-    t = t.filter(pc.is_in(t.column("id"), value_set=_array(sorted(ids))))
-    return {r["id"]: r for r in t.to_pylist()}
-
-
-def _array(values):
+def _rows(table, ids: set[str]) -> dict[str, dict]:
+    """The rows of a ledger table whose id is in `ids`."""
     import pyarrow as pa
-    return pa.array(values, type=pa.string())
+    if table.num_rows == 0:
+        return {}
+    t = table.filter(pc.is_in(table.column("id"), value_set=pa.array(sorted(ids), type=pa.string())))
+    return {r["id"]: r for r in t.to_pylist()}
 
 
 def _detail(raw: str) -> dict:
@@ -70,12 +66,8 @@ def explain(run_dir: str | Path, ids: list[str]) -> dict[str, dict]:
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir}: not a run directory (no config.json)")
     wanted = set(ids)
-    per_stage = {}
-    for name in data_stages():
-        d = run_dir / name
-        if (d / "ledger").is_dir():
-            per_stage[name] = _rows(d, wanted)
-    dedupe = per_stage.get("dedupe", {})
+    ledgers = {name: read_ledger(run_dir / name) for name in data_stages() if (run_dir / name / "ledger").is_dir()}
+    per_stage = {name: _rows(t, wanted) for name, t in ledgers.items()}
     out = {}
     for doc_id in ids:
         stages, ends = [], None
@@ -91,22 +83,23 @@ def explain(run_dir: str | Path, ids: list[str]) -> dict[str, dict]:
                 entry["detail"] = {k: v for k, v in det.items() if k not in ("text", "raw")}
             stages.append(entry)
             ends = f"{r['decision']} at {stage}" + (f" ({r['reason']})" if r["reason"] else "")
-        chain = _duplicate_chain(run_dir, doc_id, dedupe)
+        chain = _duplicate_chain(ledgers.get("dedupe"), doc_id)
         out[doc_id] = {"found": bool(stages), "stages": stages, "ends": ends, "duplicate_chain": chain}
     return out
 
 
-def _duplicate_chain(run_dir: Path, doc_id: str, known: dict[str, dict]) -> list[str]:
-    """The documents `doc_id` was removed in favour of, each removed in favour of the next, to the kept one."""
+def _duplicate_chain(dedupe, doc_id: str) -> list[str]:
+    """The documents `doc_id` was removed in favour of, each removed in favour of the next, to the kept one
+    (`dedupe`: the dedupe ledger, read once)."""
     chain, seen = [], {doc_id}
-    cur = known.get(doc_id)
+    cur = _rows(dedupe, {doc_id}).get(doc_id) if dedupe is not None else None
     while cur is not None and cur["decision"] == reasons.REMOVED:
         nxt = _detail(cur["detail"]).get("duplicate_of")
         if not isinstance(nxt, str) or nxt in seen:
             break
         chain.append(nxt)
         seen.add(nxt)
-        cur = _rows(run_dir / "dedupe", {nxt}).get(nxt)
+        cur = _rows(dedupe, {nxt}).get(nxt)
     return chain
 
 
