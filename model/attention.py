@@ -19,6 +19,8 @@ KV-cache steps pass an explicit mask built from the cached positions.
 Tensor parallel: heads are derived from the projection sizes (`view(B, T, -1, head_dim)`), so a TP
 wrapper may column-shard q/k/v_proj, row-shard o_proj and slice `sinks` to the local heads, and
 divide `n_heads` / `n_kv_heads` for bookkeeping; forward reads neither.
+Context parallel: a wrapper that gives each rank a slice of the sequence replaces `attend` per instance
+(it gathers the keys the slice needs and calls the functions below with `query_offset`).
 """
 from __future__ import annotations
 
@@ -53,11 +55,16 @@ class Attention(nn.Module):
             k, v, key_positions_S = cache.update(k, v, positions_T)
             mask_TS = causal_mask(positions_T, key_positions_S, self.sliding_window)
             out = sink_attention(q, k, v, self.sinks, mask_TS=mask_TS)
-        elif self.sliding_window is not None:
-            out = sliding_sink_attention(q, k, v, self.sinks, window=self.sliding_window)
         else:
-            out = sink_attention(q, k, v, self.sinks, mask_TS=None)  # (B, H, T, Dh)
+            out = self.attend(q, k, v)  # (B, H, T, Dh)
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
+
+    def attend(self, q_BHTD: torch.Tensor, k_BKTD: torch.Tensor, v_BKTD: torch.Tensor) -> torch.Tensor:
+        """Causal sink attention of one whole sequence (the keys are the queries' own positions). A
+        wrapper that splits sequences over ranks (context parallel) replaces this per instance."""
+        if self.sliding_window is not None:
+            return sliding_sink_attention(q_BHTD, k_BKTD, v_BKTD, self.sinks, window=self.sliding_window)
+        return sink_attention(q_BHTD, k_BKTD, v_BKTD, self.sinks, mask_TS=None)
 
 
 def causal_mask(q_pos_T: torch.Tensor, k_pos_S: torch.Tensor, window: int | None) -> torch.Tensor:
@@ -95,9 +102,9 @@ def sliding_sink_attention(q_BHTD: torch.Tensor, k_BKTD: torch.Tensor, v_BKTD: t
 
 
 def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Tensor, sinks_H: torch.Tensor,
-                   *, mask_TS: torch.Tensor | None) -> torch.Tensor:
+                   *, mask_TS: torch.Tensor | None, query_offset: int = 0) -> torch.Tensor:
     """softmax([q.k * scale, sink]) @ [v, 0] per head. mask (..., T, S) bool, True = attend; None =
-    causal with T == S."""
+    causal, queries at key positions query_offset .. query_offset + T - 1 (S = query_offset + T)."""
     B, H, T, Dh = q_BHTD.shape
     K = k_BKSD.shape[1]
     scale = Dh ** -0.5
@@ -109,13 +116,29 @@ def sink_attention(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Ten
     sink_key[..., Dh] = 1.0
     k = torch.cat([sink_key, F.pad(k_BKSD, (0, extra))], dim=2)  # (B, K, 1+S, Dh+extra)
     v = F.pad(v_BKSD, (0, extra, 1, 0))  # (B, K, 1+S, Dh+extra): zero sink row, zero extra lanes
-    if mask_TS is None:
-        q = F.pad(q, (0, 0, 1, 0))  # dummy query row 0: row i+1 sees keys 0..i+1 = sink + k_0..k_i
+    if mask_TS is None and query_offset and q.device.type != "cpu":
+        return lower_right_causal(q, k, v, scale)[..., :Dh]
+    if mask_TS is None:  # SDPA's is_causal aligns top-left: prepend zero query rows to line queries up
+        pad = 1 + query_offset  # row pad+i sees keys 0..pad+i = sink + k_0..k_{offset+i}
+        q = F.pad(q, (0, 0, pad, 0))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=K != H)
-        return out[:, :, 1:, :Dh]
+        return out[:, :, pad:, :Dh]
     mask = F.pad(mask_TS, (1, 0), value=True)  # every query sees the sink
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=K != H)
     return out[..., :Dh]
+
+
+def lower_right_causal(q_BHTD: torch.Tensor, k_BKSD: torch.Tensor, v_BKSD: torch.Tensor,
+                       scale: float) -> torch.Tensor:
+    """Causal attention aligned bottom-right (query i sees keys 0 .. S - T + i) without a mask tensor:
+    torch's CausalBias dispatches to the fused kernels on CUDA (which take GQA only with the key heads
+    repeated); elsewhere it materialises a (T, S) mask, which is why CPU uses zero query rows instead."""
+    from torch.nn.attention.bias import causal_lower_right
+    H, K = q_BHTD.shape[1], k_BKSD.shape[1]
+    if K != H:
+        k_BKSD, v_BKSD = k_BKSD.repeat_interleave(H // K, dim=1), v_BKSD.repeat_interleave(H // K, dim=1)
+    bias = causal_lower_right(q_BHTD.shape[2], k_BKSD.shape[2])
+    return F.scaled_dot_product_attention(q_BHTD, k_BKSD, v_BKSD, attn_mask=bias, scale=scale)
 
 
 def extended_head_dim(head_dim: int, device: torch.device) -> int:

@@ -75,12 +75,14 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
 
-    def forward(self, tokens_BT: torch.Tensor, *, cache=None) -> torch.Tensor:
+    def forward(self, tokens_BT: torch.Tensor, *, cache=None, positions_T: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, V). With `cache` (a KVCache per layer, model/generate.py) the tokens continue
-        the cached positions, and the cache takes their keys/values."""
+        the cached positions, and the cache takes their keys/values. `positions_T` (default 0..T-1, or
+        continuing the cache) places the tokens in their sequence, e.g. a context-parallel slice."""
         T = tokens_BT.shape[1]
-        start = 0 if cache is None else cache[0].length
-        positions_T = torch.arange(start, start + T, device=tokens_BT.device)
+        if positions_T is None:
+            start = 0 if cache is None else cache[0].length
+            positions_T = torch.arange(start, start + T, device=tokens_BT.device)
         cos_TF, sin_TF = self.rope(positions_T)
         h_BTD = self.tok_embeddings(tokens_BT)
         for layer in self.layers:
@@ -89,8 +91,8 @@ class Transformer(nn.Module):
             h_BTD = layer(h_BTD, cos_TF, sin_TF, positions_T, None if cache is None else cache[i])
         return self.output(self.norm(h_BTD))
 
-    def forward_with_aux(self, tokens_BT: torch.Tensor) -> tuple[torch.Tensor, MoEAux]:
-        logits = self.forward(tokens_BT)
+    def forward_with_aux(self, tokens_BT: torch.Tensor, **kwargs) -> tuple[torch.Tensor, MoEAux]:
+        logits = self.forward(tokens_BT, **kwargs)
         return logits, self.moe_aux()
 
     def moe_aux(self) -> MoEAux:

@@ -14,8 +14,11 @@ Contract of the experts submodule (what an expert-parallel wrapper may rely on a
 
 After each forward, `MoE.aux_loss` (scalar, differentiable) holds the load-balancing loss over the
 micro-batch, `MoE.aux_loss_per_sequence` (B,) the same per sequence, and `MoE.tokens_per_expert` (E,)
-int64 the slot counts; `Transformer.moe_aux` takes them (and sets `keep_aux` False until the model's
+int64 the slot counts (of this module's tokens); `Transformer.moe_aux` takes them (and sets `keep_aux` False until the model's
 next forward, so a recomputed forward in the backward stores no loss).
+Both losses are built from token sums (slots and router probabilities per expert, and token counts);
+`MoE.reduce_token_sums` (default None) may sum them, differentiably, over the ranks that hold the other
+tokens of the same sequences (context parallel), so the loss is the one of the whole sequences.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ class MoE(nn.Module):
         self.aux_loss_per_sequence: torch.Tensor | None = None
         self.tokens_per_expert: torch.Tensor | None = None
         self.keep_aux = True
+        self.reduce_token_sums = None  # e.g. a differentiable all-reduce over a context-parallel group
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         B, T, D = x_BTD.shape
@@ -55,32 +59,35 @@ class MoE(nn.Module):
         out_ND = (y_NKD * weights_NK.to(y_NKD.dtype)[..., None]).sum(dim=1)
 
         # computed always (a recomputed forward must save what the first one saved), kept only until taken
-        aux_loss = load_balancing_loss(logits_NE, counts_E)
-        aux_loss_per_sequence = sequence_load_balancing_loss(logits_NE.view(B, T, -1), K)
+        aux_loss, aux_loss_per_sequence = load_balancing_losses(logits_NE.view(B, T, -1), counts_E, K,
+                                                                self.reduce_token_sums)
         if self.keep_aux:
             self.aux_loss, self.aux_loss_per_sequence = aux_loss, aux_loss_per_sequence
         self.tokens_per_expert = counts_E.detach()
         return out_ND.view(B, T, D)
 
 
-def load_balancing_loss(logits_NE: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
+def load_balancing_losses(logits_BTE: torch.Tensor, counts_E: torch.Tensor, top_k: int,
+                          reduce_token_sums=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Switch-style E * sum_e f_e * P_e: f_e = slots routed to e per token (sums to top_k, as HF),
-    P_e = mean router probability of e over all experts. Balanced routing gives top_k."""
-    N, E = logits_NE.shape
-    mean_prob_E = F.softmax(logits_NE.float(), dim=-1).mean(dim=0)
-    frac_E = counts_E.float() / N
-    return E * (frac_E * mean_prob_E).sum()
-
-
-def sequence_load_balancing_loss(logits_BTE: torch.Tensor, top_k: int) -> torch.Tensor:
-    """(B,) the same loss per sequence: f_e and P_e over each sequence's own tokens, so it does not
-    depend on how sequences are grouped into micro-batches or data-parallel ranks."""
+    P_e = mean router probability of e over all experts; balanced routing gives top_k. Returns (the
+    loss over all tokens of the micro-batch, (B,) the loss over each sequence's own tokens, which does
+    not depend on how sequences are grouped into micro-batches or data-parallel ranks).
+    `reduce_token_sums` sums the (rows, E + 1) token sums over ranks holding other parts of the sequences."""
     B, T, E = logits_BTE.shape
+    probs_BTE = F.softmax(logits_BTE.float(), dim=-1)
     picks = torch.topk(logits_BTE.detach(), top_k, dim=-1).indices.view(B, -1)
-    counts = torch.zeros(B, E, device=logits_BTE.device).scatter_add_(
+    seq_counts_BE = torch.zeros(B, E, device=logits_BTE.device).scatter_add_(
         1, picks, torch.ones(picks.shape, device=logits_BTE.device))
-    mean_prob = F.softmax(logits_BTE.float(), dim=-1).mean(dim=1)  # (B, E)
-    return E * ((counts / T) * mean_prob).sum(dim=-1)
+    tokens = torch.full((B + 1, 1), float(T), device=logits_BTE.device)
+    tokens[B] = B * T
+    counts = torch.cat([seq_counts_BE, counts_E.float()[None]])  # (B + 1, E): sequences, then all
+    prob_sums = torch.cat([probs_BTE.sum(dim=1), probs_BTE.sum(dim=(0, 1))[None]])
+    if reduce_token_sums is not None:
+        sums = reduce_token_sums(torch.cat([counts, prob_sums, tokens], dim=-1))
+        counts, prob_sums, tokens = sums[:, :E], sums[:, E:2 * E], sums[:, 2 * E:]
+    losses = E * ((counts / tokens) * (prob_sums / tokens)).sum(dim=-1)
+    return losses[B], losses[:B]
 
 
 class GroupedExperts(nn.Module):

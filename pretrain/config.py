@@ -125,6 +125,9 @@ class OptimConfig:
 class ParallelConfig:
     tp: int = 1  # tensor parallel: heads and expert FFN width split (megatron-core's TP mappings)
     ep: int = 1  # expert parallel: experts split across data-parallel ranks, all-to-all dispatch
+    # context parallel: every sequence's positions split over cp ranks (keys/values gathered for full
+    # attention, a window-sized halo for sliding layers); seq_len must divide by cp. 1 = off.
+    cp: int = 1
     # Data parallel: true = FSDP2 (weights, gradients and AdamW state sharded over the data-parallel
     # ranks, experts over the ranks holding the same experts); false = every rank holds a full replica.
     fsdp: bool = False
@@ -135,18 +138,18 @@ class ParallelConfig:
     backend: str = "auto"  # auto = nccl with CUDA, else gloo
 
     def validate(self, where: str = "train.parallel") -> None:
-        for key in ("tp", "ep"):
+        for key in ("tp", "ep", "cp"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{where}.{key}: must be >= 1, got {getattr(self, key)}")
         if self.nproc < 0:
             raise ConfigError(f"{where}.nproc: must be >= 0 (0 = auto), got {self.nproc}")
         if self.backend not in ("auto", "gloo", "nccl"):
             raise ConfigError(f"{where}.backend: expected auto, gloo or nccl, got {self.backend!r}")
-        if self.nproc and self.nproc % self.tp:
-            raise ConfigError(f"{where}.nproc ({self.nproc}) must be a multiple of tp ({self.tp})")
-        if self.nproc and (self.nproc // self.tp) % self.ep:
-            raise ConfigError(f"{where}.ep ({self.ep}) must divide the data-parallel size nproc/tp "
-                              f"({self.nproc // self.tp})")
+        if self.nproc and self.nproc % (self.tp * self.cp):
+            raise ConfigError(f"{where}.nproc ({self.nproc}) must be a multiple of tp x cp ({self.tp * self.cp})")
+        if self.nproc and (self.nproc // (self.tp * self.cp)) % self.ep:
+            raise ConfigError(f"{where}.ep ({self.ep}) must divide the data-parallel size nproc/(tp x cp) "
+                              f"({self.nproc // (self.tp * self.cp)})")
 
 
 
@@ -230,6 +233,9 @@ class TrainConfig:
     aux_loss_scope: str = "sequence"
     # Activation recompute per transformer block: none | full | selective (pretrain/recompute.py).
     activation_checkpoint: str = "none"
+    # Bit-exact reruns and resume (pretrain/determinism.py). Unset = auto: on for CPU (free), off on CUDA
+    # (deterministic kernels cost 39 % there, GPU.md); true/false force it.
+    deterministic: bool | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     phases: list[PhaseConfig] = field(default_factory=_default_phases)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -273,7 +279,7 @@ class TrainConfig:
         import torch
         if self.parallel.nproc:
             return self.parallel.nproc
-        minimum = self.parallel.tp * self.parallel.ep
+        minimum = self.parallel.tp * self.parallel.ep * self.parallel.cp
         wanted = torch.cuda.device_count() if torch.cuda.is_available() else min(2, os.cpu_count() or 1)
         for n in range(max(wanted, minimum), minimum - 1, -1):
             try:
@@ -289,15 +295,18 @@ class TrainConfig:
 
     def check_world(self, world: int) -> None:
         """The launched world must fit the parallel sizes (torchrun/srun decide the world size)."""
-        tp, ep = self.parallel.tp, self.parallel.ep
-        if world % tp:
-            raise ConfigError(f"train.parallel.tp ({tp}) must divide the number of processes ({world})")
-        dp = world // tp
+        tp, ep, cp = self.parallel.tp, self.parallel.ep, self.parallel.cp
+        if world % (tp * cp):
+            raise ConfigError(f"train.parallel.tp x cp ({tp} x {cp}) must divide the number of processes ({world})")
+        dp = world // (tp * cp)
         if dp % ep:
             raise ConfigError(f"train.parallel.ep ({ep}) must divide the data-parallel size {dp} "
-                              f"(= {world} processes / tp {tp})")
+                              f"(= {world} processes / (tp {tp} x cp {cp}))")
         for i, p in enumerate(self.phases):
             per_rank, mb, _ = p.split(dp)
+            if p.seq_len % cp:
+                raise ConfigError(f"train.phases[{i}].seq_len: {p.seq_len} does not split into "
+                                  f"train.parallel.cp = {cp} equal slices")
             if p.global_batch % dp or mb < 1 or per_rank % mb:
                 raise ConfigError(f"train.phases[{i}]: global_batch {p.global_batch} must split into dp={dp} "
                                   f"ranks x micro_batch {p.micro_batch or '(auto)'} x whole accumulation steps")
@@ -305,7 +314,8 @@ class TrainConfig:
 
 # Keys that may change between a run and its resumption without changing what it computes (the layout
 # changes only the order of float sums: checkpoints reshard, pretrain/checkpoint.py).
-RESUMABLE_KEYS = ("checkpoint", "log", "eval", "parallel", "activation_checkpoint", "data.allow_unfiltered")
+RESUMABLE_KEYS = ("checkpoint", "log", "eval", "parallel", "activation_checkpoint", "deterministic",
+                  "data.allow_unfiltered")
 
 
 def deciding_config(train: dict) -> dict:

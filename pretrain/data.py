@@ -191,6 +191,7 @@ class MicroBatch:
     tokens: torch.Tensor  # (B, T) int64
     labels: torch.Tensor  # (B, T) int64, tokens shifted by one
     loss_mask: torch.Tensor  # (B, T) float32, 0 on padding
+    positions: torch.Tensor | None = None  # (T,) where the tokens sit in their sequences; None = 0..T-1
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 FSDP (PyTorch's `fully_shard`, DTensor parameters sharded on dim 0):
 - each transformer block's experts over the EDP dimension (the ranks that hold the same experts), then
-  the block's dense and attention parameters over DP, then embeddings, final norm and output (root);
+  the block's dense and attention parameters over DP (both times CP: context-parallel ranks hold the
+  same weights), then embeddings, final norm and output (root);
 - per-block groups: parameters are all-gathered before a block runs and freed after it, the next
   block's all-gather prefetched; gradients are reduce-scattered in the backward pass;
 - gradients are *summed* (the losses are normalised by global counts, `pretrain/step.py`);
@@ -28,7 +29,8 @@ def apply_fsdp(model: nn.Module, mesh: Mesh, *, param_dtype: torch.dtype | None)
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
-    dp_mesh, edp_mesh = mesh.submesh("dp"), mesh.submesh("edp")
+    # CP ranks hold the same weights and different tokens: they shard and reduce like DP ranks
+    dp_mesh, edp_mesh = mesh.submesh("dp_cp"), mesh.submesh("edp_cp")
     modules, blocks = [], list(model.layers)
     for block in blocks:
         fully_shard(block.moe.experts, mesh=edp_mesh, mp_policy=mp)
@@ -54,8 +56,9 @@ def fsdp_slice(length: int, parts: int, index: int) -> tuple[int, int]:
 
 
 def sync_replicas(params: dict[str, torch.Tensor], expert: dict[str, bool], mesh: Mesh) -> None:
-    """Sum gradients over the ranks that hold copies: dense over DP, experts over EDP."""
-    for is_expert, group, size in ((False, mesh.dp_group, mesh.dp), (True, mesh.edp_group, mesh.edp)):
+    """Sum gradients over the ranks that hold copies: dense over DP x CP, experts over EDP x CP."""
+    for is_expert, group, size in ((False, mesh.dp_cp_group, mesh.dp * mesh.cp),
+                                   (True, mesh.edp_cp_group, mesh.edp * mesh.cp)):
         if size == 1:
             continue
         chosen = [p for n, p in params.items() if expert[n] == is_expert]

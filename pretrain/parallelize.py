@@ -2,9 +2,10 @@
 
 1. `tensor_parallel.py`: attention heads split over TP (column/row linears, sinks sliced);
 2. `expert_parallel.py`: experts split over EP, their FFN width over TP, all-to-all dispatch;
-3. `recompute.py`: activation recompute per block (`train.activation_checkpoint`);
-4. `data_parallel.py`: FSDP2 over DP (experts over EDP), or replicated weights with summed gradients.
-The mesh (named dimensions edp, ep, tp) is `mesh.py`.
+3. `context_parallel.py`: sequences split over CP (key/value gather, sliding-window halo);
+4. `recompute.py`: activation recompute per block (`train.activation_checkpoint`);
+5. `data_parallel.py`: FSDP2 over DP (experts over EDP), or replicated weights with summed gradients.
+The mesh (named dimensions edp, ep, cp, tp) is `mesh.py`.
 
 `parallelize` returns a `ParallelPlan`: the parameters with a `ParamSpec` each (global shape, where the
 local slice sits, which ranks hold copies). The checkpoint writes each distinct slice once and reads any
@@ -61,7 +62,7 @@ class ParamSpec:
         """Whether this rank writes the slice to a checkpoint (the first of its copies)."""
         if not all(self.local_shape):
             return False
-        first_copy = True if self.fsdp else (mesh.edp_rank if self.expert else mesh.dp_rank) == 0
+        first_copy = True if self.fsdp else (mesh.edp_rank if self.expert else mesh.dp_rank) == mesh.cp_rank == 0
         return first_copy and (self.tp_sharded or mesh.tp_rank == 0)
 
 
@@ -141,9 +142,13 @@ def parallelize(model: Transformer, mesh: Mesh, *, fsdp: bool = False, recompute
         apply_tensor_parallel(model, mesh, specs)
     if mesh.ep > 1 or mesh.tp > 1:
         apply_expert_parallel(model, mesh, specs)
+    if mesh.cp > 1:
+        from pretrain.context_parallel import apply_context_parallel
+        apply_context_parallel(model, mesh)
     apply_recompute(model, recompute)
     if fsdp:
         apply_fsdp(model, mesh, param_dtype=param_dtype)
         for spec in specs.values():
-            spec.shard_dim0(*((mesh.edp, mesh.edp_rank) if spec.expert else (mesh.dp, mesh.dp_rank)))
+            flat = mesh.submesh("edp_cp" if spec.expert else "dp_cp")
+            spec.shard_dim0(flat.size(), flat.get_local_rank())
     return ParallelPlan(model, mesh, specs, fsdp=fsdp)

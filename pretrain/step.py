@@ -5,6 +5,9 @@ loss is its *sum* of token losses divided by the global number of loss tokens, p
 loss of its sequences divided by the global number of sequences. Summing the gradients over the
 data-parallel ranks (FSDP's reduce-scatter, or `ParallelPlan.sync_grads` for replicas) then gives the
 gradient of the global mean, whatever dp x micro-batch split produced it.
+Context parallel: `dp_group` is then the dp x cp group (each CP rank's loss mask covers its slice of
+the positions); the load-balancing losses are already those of whole sequences on every CP rank, so
+each adds 1/cp of them (`cp`).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ class StepResult:
 
 
 def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
-                     aux_scope: str, global_sequences: int, dp_group, autocast_dtype) -> StepResult:
+                     aux_scope: str, global_sequences: int, dp_group, autocast_dtype, cp: int = 1) -> StepResult:
     """Forward and backward every micro-batch (gradients accumulate); the returned numbers are global."""
     device = micro_batches[0].tokens.device
     local_tokens = torch.stack([mb.loss_mask.sum() for mb in micro_batches]).sum().double()
@@ -43,7 +46,7 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
     for mb in micro_batches:
         B = mb.tokens.shape[0]
         with amp:
-            logits = model(mb.tokens)
+            logits = model(mb.tokens, positions_T=mb.positions)
         token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
         lm = (token_loss * mb.loss_mask.flatten()).sum()
         moe = model.moe_aux()
@@ -51,6 +54,7 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
             aux = moe.aux_loss_per_sequence.sum()  # sum over this micro-batch's sequences
         else:  # the model's micro-batch loss, weighted by the micro-batch's share of sequences
             aux = moe.aux_loss * B
+        aux = aux / cp if cp > 1 else aux
         loss = lm / global_tokens + aux_coef * aux / global_sequences
         loss.backward()
         lm_sum += lm.detach().double()
@@ -75,7 +79,8 @@ def evaluate(model, micro_batches: list[MicroBatch], *, dp_group, autocast_dtype
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
     for mb in micro_batches:
         with amp:
-            logits = model(mb.tokens)
+            logits = model(mb.tokens, positions_T=mb.positions)
+        model.moe_aux()  # let go of the MoE statistics
         token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
         total[0] += (token_loss * mb.loss_mask.flatten()).sum().double()
         total[1] += mb.loss_mask.sum().double()

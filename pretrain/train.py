@@ -110,7 +110,7 @@ class Trainer:
         random.seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         torch.manual_seed(cfg.seed)
-        self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep, rt.device.type)
+        self.mesh = init_mesh(cfg.parallel.tp, cfg.parallel.ep, rt.device.type, cp=cfg.parallel.cp)
         self.autocast = {"auto": torch.bfloat16 if rt.device.type == "cuda" else None,
                          "float32": None, "bfloat16": torch.bfloat16}[cfg.dtype]
         self.args = get_preset(cfg.model.preset, **cfg.model.overrides, vocab_size=self.sources[0].vocab_size)
@@ -146,6 +146,11 @@ class Trainer:
         self.counts = param_counts(self.args)
         self._startup_report(latest)
 
+    def _determinism(self) -> str:
+        from pretrain import determinism
+        cuda = self.rt.device.type == "cuda"
+        return determinism.describe(determinism.resolve(self.cfg.deterministic, cuda), cuda)
+
     def _same_layout(self, meta: dict) -> bool:
         same = meta.get("mesh") == self._mesh_dict()
         if not same and self.rt.rank == 0:
@@ -165,7 +170,7 @@ class Trainer:
         lines = [f"pretrain: run dir {self.run_dir} -> {self.train_dir}",
                  f"  processes {self.rt.world} ({self.rt.backend}, {self.rt.device.type}), mesh {self.mesh.describe()}, "
                  f"{'FSDP' if self.cfg.parallel.fsdp else 'replicated'} data parallel, recompute "
-                 f"{self.cfg.activation_checkpoint}",
+                 f"{self.cfg.activation_checkpoint}, {self._determinism()}",
                  f"  model {self.cfg.model.preset}: vocab {a.vocab_size}, dim {a.dim}, layers {a.n_layers}, "
                  f"experts {a.n_experts} top-{a.top_k}; params total {c['total'] / 1e6:.2f}M, active {c['active'] / 1e6:.2f}M",
                  f"  dtype {'bf16 autocast' if self.autocast else 'float32'}; matmul peak {self.peak_flops / 1e9:.1f} "
@@ -235,9 +240,9 @@ class Trainer:
             set_lr(self.optimizer, lr)
             t0 = time.perf_counter()
             result = forward_backward(
-                self.model, self.data.micro_batches(phase_step, self.rt.device),
+                self.model, self._local(self.data.micro_batches(phase_step, self.rt.device)),
                 aux_coef=cfg.aux_loss_coef, aux_scope=cfg.aux_loss_scope, global_sequences=phase.global_batch,
-                dp_group=mesh.dp_group, autocast_dtype=self.autocast)
+                dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast, cp=mesh.cp)
             if not math.isfinite(result.loss):  # the same value on every rank: all stop together
                 raise FloatingPointError(f"loss is {result.loss} at step {self.step + 1} (phase {phase.name})")
             self.plan.sync_grads()
@@ -262,8 +267,8 @@ class Trainer:
             boundary = any(self.step == phase_start(cfg.phases, i + 1) for i in range(len(cfg.phases)))
             if self.eval_data is not None and (boundary or self.step == self.stop_at
                                                or (cfg.eval.every and self.step % cfg.eval.every == 0)):
-                eval_loss, eval_tokens = evaluate(self.model, self.eval_data.micro_batches(self.rt.device),
-                                                  dp_group=mesh.dp_group, autocast_dtype=self.autocast)
+                eval_loss, eval_tokens = evaluate(self.model, self._local(self.eval_data.micro_batches(self.rt.device)),
+                                                  dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast)
                 record.update(eval_loss=eval_loss, eval_ppl=math.exp(min(eval_loss, 50.0)), eval_tokens=eval_tokens)
             self.metrics.log(record)
             progress.update(record)
@@ -284,6 +289,13 @@ class Trainer:
         progress.close()
         self.metrics.close()
         return self.finish()
+
+    def _local(self, micro_batches: list) -> list:
+        """Under context parallel, this rank's slice of every sequence."""
+        if self.mesh.cp == 1:
+            return micro_batches
+        from pretrain.context_parallel import shard_micro_batch
+        return [shard_micro_batch(mb, self.mesh) for mb in micro_batches]
 
     def save(self, phase_index: int, phase_steps_done: int) -> None:
         from pretrain import checkpoint as ckpt
@@ -364,6 +376,9 @@ def main(argv=None) -> int:
     from pretrain.data import DataError
     from pretrain.distributed import init_distributed, shutdown
     
+    from pretrain import determinism
+    cuda = torch.cuda.is_available()  # the device follows CUDA, whatever the backend
+    determinism.configure(determinism.resolve(cfg.deterministic, cuda), cuda)  # before any CUDA kernel
     rt = init_distributed(cfg.parallel.backend)
     trainer = None
     try:

@@ -7,7 +7,7 @@ import copy
 import torch
 
 from model import get_preset
-from model.moe import MoE, grouped_matmul, load_balancing_loss
+from model.moe import MoE, grouped_matmul, load_balancing_losses
 
 ARGS = get_preset("tiny", dim=32, ffn_dim=16, n_experts=4, top_k=2)
 
@@ -81,9 +81,25 @@ def test_load_balancing_loss_equals_transformers():
     logits = torch.randn(50, 8, generator=torch.Generator().manual_seed(4))
     counts = torch.bincount(torch.topk(logits, 2).indices.flatten(), minlength=8)
     expected = load_balancing_loss_func((logits,), num_experts=8, top_k=2)
-    assert torch.allclose(load_balancing_loss(logits, counts), expected, rtol=1e-6)
-    uniform = torch.zeros(64, 8)  # perfectly balanced counts, uniform probabilities -> top_k
-    assert load_balancing_loss(uniform, torch.full((8,), 16)).item() == 2.0
+    whole, per_sequence = load_balancing_losses(logits.view(1, 50, 8), counts, 2)
+    assert torch.allclose(whole, expected, rtol=1e-6) and torch.allclose(per_sequence, expected[None], rtol=1e-6)
+    uniform = torch.zeros(2, 32, 8)  # perfectly balanced counts, uniform probabilities -> top_k
+    assert load_balancing_losses(uniform, torch.full((8,), 16), 2)[0].item() == 2.0
+
+
+def test_load_balancing_losses_from_split_sequences_equal_whole():
+    """Token sums reduced over the parts of split sequences (context parallel) give the whole loss."""
+    logits = torch.randn(3, 40, 8, generator=torch.Generator().manual_seed(5))
+    counts = lambda x: torch.bincount(torch.topk(x, 2).indices.flatten(), minlength=8)
+    whole = load_balancing_losses(logits, counts(logits), 2)
+    parts = [logits[:, :16], logits[:, 16:]]
+    sums = []
+    def collect(t):  # stand-in for the all-reduce: record the first part's sums, add them to the second's
+        sums.append(t)
+        return t if len(sums) == 1 else t + sums[0]
+    load_balancing_losses(parts[0], counts(parts[0]), 2, collect)
+    split = load_balancing_losses(parts[1], counts(parts[1]), 2, collect)
+    assert torch.allclose(split[0], whole[0], rtol=1e-6) and torch.allclose(split[1], whole[1], rtol=1e-6)
 
 
 def test_experts_contract_holds_for_a_slice_of_the_experts():

@@ -20,7 +20,7 @@ def test_embedded_default_is_two_phase_small_demo():
 
 
 def test_tiny_preset_has_a_short_two_phase_schedule():
-    cfg = cfgmod.load(preset="tiny").train
+    cfg = cfgmod.load(preset="tiny", foreign="keep").train  # the preset also holds pipeline sections
     assert cfg.model.preset == "tiny" and len(cfg.phases) == 2 and cfg.total_steps <= 64
 
 
