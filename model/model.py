@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from model.args import SLIDING, ModelArgs
@@ -75,10 +76,13 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
 
-    def forward(self, tokens_BT: torch.Tensor, *, cache=None, positions_T: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, tokens_BT: torch.Tensor, *, cache=None, positions_T: torch.Tensor | None = None,
+                labels_BT: torch.Tensor | None = None, loss_chunk_tokens: int = 0) -> torch.Tensor:
         """Logits (B, T, V). With `cache` (a KVCache per layer, model/generate.py) the tokens continue
         the cached positions, and the cache takes their keys/values. `positions_T` (default 0..T-1, or
-        continuing the cache) places the tokens in their sequence, e.g. a context-parallel slice."""
+        continuing the cache) places the tokens in their sequence, e.g. a context-parallel slice.
+        With `labels_BT`: the per-token cross-entropy (B, T) float32 instead of the logits, computed
+        `loss_chunk_tokens` tokens at a time when > 0 (see `token_losses`)."""
         T = tokens_BT.shape[1]
         if positions_T is None:
             start = 0 if cache is None else cache[0].length
@@ -89,7 +93,9 @@ class Transformer(nn.Module):
             layer.moe.keep_aux = True
         for i, layer in enumerate(self.layers):
             h_BTD = layer(h_BTD, cos_TF, sin_TF, positions_T, None if cache is None else cache[i])
-        return self.output(self.norm(h_BTD))
+        if labels_BT is None:
+            return self.output(self.norm(h_BTD))
+        return token_losses(self.norm(h_BTD), self.output.weight, labels_BT, chunk_tokens=loss_chunk_tokens)
 
     def forward_with_aux(self, tokens_BT: torch.Tensor, **kwargs) -> tuple[torch.Tensor, MoEAux]:
         logits = self.forward(tokens_BT, **kwargs)
@@ -139,6 +145,27 @@ class Transformer(nn.Module):
             seed = int(torch.randint(0, 2**62, (1,)))
         for name, p in self.named_parameters():
             p.copy_(initial_values(self.init_rule(name), name, tuple(p.shape), seed))
+
+
+def token_losses(h_BTD: torch.Tensor, weight_VD: torch.Tensor, labels_BT: torch.Tensor, *,
+                 chunk_tokens: int = 0) -> torch.Tensor:
+    """Cross-entropy of every token (B, T) float32 from the final hidden states and the unembedding.
+    chunk_tokens > 0: the logits of `chunk_tokens` tokens at a time, each chunk checkpointed, so the
+    (tokens x vocab) logits never exist at once (at 131k tokens and gpt-oss's 201k vocabulary they would
+    take ~50 GB in bf16, twice that in float32); the backward computes each chunk's logits again. The
+    same ops on the same rows as the unchunked path."""
+    B, T, D = h_BTD.shape
+    h_ND, labels_N = h_BTD.reshape(-1, D), labels_BT.reshape(-1)
+    if chunk_tokens <= 0 or h_ND.shape[0] <= chunk_tokens:
+        return _chunk_losses(h_ND, weight_VD, labels_N).view(B, T)
+    from torch.utils.checkpoint import checkpoint
+    chunks = [checkpoint(_chunk_losses, h, weight_VD, y, use_reentrant=False)
+              for h, y in zip(h_ND.split(chunk_tokens), labels_N.split(chunk_tokens))]
+    return torch.cat(chunks).view(B, T)
+
+
+def _chunk_losses(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(F.linear(h_ND, weight_VD).float(), labels_N, reduction="none")
 
 
 def initial_values(rule: tuple[str, float], name: str, shape: tuple[int, ...], seed: int,

@@ -233,6 +233,10 @@ class TrainConfig:
     aux_loss_scope: str = "sequence"
     # Activation recompute per transformer block: none | full | selective (pretrain/recompute.py).
     activation_checkpoint: str = "none"
+    # Cross-entropy over this many tokens at a time, each chunk's logits recomputed in the backward, so the
+    # (tokens x vocab) logits never exist at once; 0 = all at once. Long phases with a large vocabulary
+    # need it (131k tokens x 201k vocab = ~50 GB of bf16 logits); costs one more unembedding matmul.
+    loss_chunk_tokens: int = 0
     # Bit-exact reruns and resume (pretrain/determinism.py). Unset = auto: on for CPU (free), off on CUDA
     # (deterministic kernels cost 39 % there, GPU.md); true/false force it.
     deterministic: bool | None = None
@@ -255,6 +259,8 @@ class TrainConfig:
         if self.activation_checkpoint not in RECOMPUTE:
             raise ConfigError(f"train.activation_checkpoint: expected one of {RECOMPUTE}, got "
                               f"{self.activation_checkpoint!r}")
+        if self.loss_chunk_tokens < 0:
+            raise ConfigError(f"train.loss_chunk_tokens: must be >= 0 (0 = off), got {self.loss_chunk_tokens}")
         if not self.phases:
             raise ConfigError("train.phases: at least one phase is needed")
         names = set()
@@ -315,7 +321,7 @@ class TrainConfig:
 # Keys that may change between a run and its resumption without changing what it computes (the layout
 # changes only the order of float sums: checkpoints reshard, pretrain/checkpoint.py).
 RESUMABLE_KEYS = ("checkpoint", "log", "eval", "parallel", "activation_checkpoint", "deterministic",
-                  "data.allow_unfiltered")
+                  "loss_chunk_tokens", "data.allow_unfiltered")
 
 
 def deciding_config(train: dict) -> dict:

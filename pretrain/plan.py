@@ -3,14 +3,18 @@
     python -m pretrain.plan --config configs/gpt-oss-120b.toml [--gpu-memory 80] [--json]
     python -m pretrain.plan --preset gpt-oss-20b --nodes 1 --gpus-per-node 8 --tp 1 --ep 8 --fsdp \\
                             --seq 4096 --micro-batch 1 --recompute full --gpu-memory 80
+    python -m pretrain.plan --config configs/gpt-oss-20b-long-context.toml   # the 131k phase, CP 8
 
 Per GPU (the busiest rank, rank 0), in bytes:
 - params / grads / optimizer: exact. Every parameter's local slice after TP (attention heads, expert FFN
-  width), EP (experts) and FSDP (dim 0 over DP, experts over EDP; rank 0 holds the largest chunk), in
+  width), EP (experts) and FSDP (dim 0 over DP x CP, experts over EDP x CP; rank 0 holds the largest
+  chunk), in
   float32 master weights, float32 gradients and two float32 AdamW moments (4 + 4 + 8 bytes). Checked
   against the real sharded tensors (`parallelize` on the meta device) in tests/pretrain/test_plan.py.
 - activations: what autograd keeps for one micro-batch (per op of `model/`, at bf16 autocast on GPU and
-  float32 on CPU), under the recompute mode, plus the transient peak of the loss head; an estimate,
+  float32 on CPU), under the recompute mode, plus the transient peak of the loss head (one chunk of
+  `train.loss_chunk_tokens` when set); under CP the rank's slice of the positions, plus the keys and
+  values its full-attention layers gather (the last rank: the whole sequence's); an estimate,
   checked against measured peaks (bench/memory.py on CPU; the GPU check script on a GPU).
 - buffers: FSDP's all-gathered (unsharded) parameters of the root and two blocks and one block's
   unsharded gradients, or the flat all-reduce bucket when replicated; the bf16 weight copies autocast
@@ -35,15 +39,17 @@ class Layout:
     gpus: int
     tp: int = 1
     ep: int = 1
+    cp: int = 1
     fsdp: bool = True
     seq: int = 4096
     micro_batch: int = 1
     recompute: str = "full"
     device: str = "cuda"  # cuda: bf16 autocast compute; cpu: float32
+    loss_chunk: int = 0  # train.loss_chunk_tokens
 
     @property
     def dp(self) -> int:
-        return self.gpus // self.tp
+        return self.gpus // (self.tp * self.cp)
 
     @property
     def edp(self) -> int:
@@ -51,10 +57,13 @@ class Layout:
 
     def check(self, args) -> None:
         problems = []
-        if self.gpus % self.tp:
-            problems.append(f"tp {self.tp} must divide the GPU count {self.gpus}")
+        if self.gpus % (self.tp * self.cp):
+            problems.append(f"tp x cp ({self.tp} x {self.cp}) must divide the GPU count {self.gpus}")
         elif self.dp % self.ep:
-            problems.append(f"ep {self.ep} must divide the data-parallel size {self.dp} (= {self.gpus} GPUs / tp {self.tp})")
+            problems.append(f"ep {self.ep} must divide the data-parallel size {self.dp} "
+                            f"(= {self.gpus} GPUs / (tp {self.tp} x cp {self.cp}))")
+        if self.seq % self.cp:
+            problems.append(f"cp {self.cp} must divide the sequence length {self.seq}")
         if args.n_heads % self.tp or args.n_kv_heads % self.tp:
             problems.append(f"tp {self.tp} must divide n_heads {args.n_heads} and n_kv_heads {args.n_kv_heads}")
         if args.ffn_dim % self.tp:
@@ -93,7 +102,7 @@ def local_shapes(args, layout: Layout) -> dict[str, tuple[tuple[int, ...], bool]
         if expert:
             shape[0] //= layout.ep
         if layout.fsdp:
-            shape[0] = math.ceil(shape[0] / (layout.edp if expert else layout.dp))  # rank 0's chunk
+            shape[0] = math.ceil(shape[0] / ((layout.edp if expert else layout.dp) * layout.cp))  # rank 0's chunk
         out[name] = (tuple(shape), expert)
     return out
 
@@ -125,7 +134,7 @@ def activation_bytes(args, layout: Layout) -> int:
     recomputed with its largest gradient; "selective" = what stays in every block (norms, routing, the
     outputs of matmuls, attention and expert matmuls) + the larger of the head and one block's
     recomputed remainder."""
-    t = layout.micro_batch * layout.seq  # tokens per micro-batch
+    t = layout.micro_batch * layout.seq // layout.cp  # tokens per micro-batch on one rank (CP: its slice)
     a = 2 if layout.device == "cuda" else 4  # matmul outputs: bf16 autocast on GPU
     f = 4  # float32: residual stream, norms, RoPE, softmax, the loss
     D, tp = args.dim, layout.tp
@@ -140,10 +149,16 @@ def activation_bytes(args, layout: Layout) -> int:
     router = a * E + 2 * f * E + f * k + 24 * k
     experts = a * k * (2 * D + 7 * F) + 24 * k
     block = t * (norms + attention + router + experts)
+    if layout.cp > 1:  # the last CP rank's full layers keep the keys/values of every position before its slice
+        before = layout.micro_batch * layout.seq - t
+        gathered = (a * 2 * H * e if layout.device == "cuda" else a * 2 * Kv * e + a * 2 * H * e + f * H)
+        halo = a * 2 * Kv * e + a * 2 * H * e  # sliding layers: the window's keys/values and zero query rows
+        block += (1 - sliding_share) * before * gathered + sliding_share * layout.micro_batch * W * halo
     saved_selective = t * (norms + a * (H + 2 * Kv) * Dh + a * H * e + f * H + a * D + router
                            + f * k * D + a * k * (2 * F + 2 * D) + 24 * k)
     largest_grad = t * a * k * 2 * F
-    head = t * (2 * f * D + a * D + a * V + (f * V if a != f else 0) + 2 * f * V)
+    rows = min(t, layout.loss_chunk) if layout.loss_chunk else t  # logits that exist at once
+    head = t * (2 * f * D + a * D) + rows * (a * V + (f * V if a != f else 0) + 2 * f * V)
     L = args.n_layers
     if layout.recompute == "none":
         return int(L * block + head)
@@ -193,11 +208,12 @@ def from_config(cfg, gpu_memory_gb: float | None = None, *, device: str = "cuda"
     train, slurm = cfg.train, cfg.slurm
     gpus = slurm.train_nodes * slurm.train_procs_per_node
     phase = max(train.phases, key=lambda p: p.seq_len * (p.micro_batch or p.global_batch))
-    dp = max(1, gpus // train.parallel.tp)
+    dp = max(1, gpus // (train.parallel.tp * train.parallel.cp))
     args = get_preset(train.model.preset, **train.model.overrides)
-    layout = Layout(gpus=gpus, tp=train.parallel.tp, ep=train.parallel.ep, fsdp=train.parallel.fsdp,
-                    seq=phase.seq_len, micro_batch=phase.micro_batch or max(1, phase.global_batch // dp),
-                    recompute=train.activation_checkpoint, device=device)
+    layout = Layout(gpus=gpus, tp=train.parallel.tp, ep=train.parallel.ep, cp=train.parallel.cp,
+                    fsdp=train.parallel.fsdp, seq=phase.seq_len,
+                    micro_batch=phase.micro_batch or max(1, phase.global_batch // dp),
+                    recompute=train.activation_checkpoint, device=device, loss_chunk=train.loss_chunk_tokens)
     memory = gpu_memory_gb if gpu_memory_gb is not None else slurm.train_gpu_memory_gb
     return args, layout, int(memory * GiB)
 
@@ -208,9 +224,11 @@ def fmt(b: int) -> str:
 
 def render(result: dict, best_mb: int) -> str:
     lay, per = result["layout"], result["per_gpu_bytes"]
-    lines = [f"layout: {lay['gpus']} GPUs = tp {lay['tp']} x dp {lay['dp']} (ep {lay['ep']} x edp {lay['edp']}), "
+    cp = f" x cp {lay['cp']}" if lay["cp"] > 1 else ""
+    chunk = f", loss in chunks of {lay['loss_chunk']} tokens" if lay["loss_chunk"] else ""
+    lines = [f"layout: {lay['gpus']} GPUs = tp {lay['tp']}{cp} x dp {lay['dp']} (ep {lay['ep']} x edp {lay['edp']}), "
              f"{'FSDP' if lay['fsdp'] else 'replicated'}, seq {lay['seq']}, micro-batch {lay['micro_batch']}, "
-             f"recompute {lay['recompute']}, {'bf16 autocast' if lay['device'] == 'cuda' else 'float32'}",
+             f"recompute {lay['recompute']}{chunk}, {'bf16 autocast' if lay['device'] == 'cuda' else 'float32'}",
              f"parameters on the busiest GPU: {result['params_per_gpu']:,}"]
     for key in ("params", "grads", "optimizer", "activations", "buffers", "total"):
         lines.append(f"  {key:<12}{fmt(per[key]):>16}")
@@ -230,6 +248,8 @@ def main(argv=None) -> int:
     p.add_argument("--gpus-per-node", type=int, help="override slurm.train_procs_per_node (one process per GPU)")
     p.add_argument("--tp", type=int)
     p.add_argument("--ep", type=int)
+    p.add_argument("--cp", type=int, help="context parallel: ranks that split each sequence")
+    p.add_argument("--loss-chunk", type=int, help="train.loss_chunk_tokens (0 = the whole head at once)")
     fs = p.add_mutually_exclusive_group()
     fs.add_argument("--fsdp", dest="fsdp", action="store_true", default=None)
     fs.add_argument("--no-fsdp", dest="fsdp", action="store_false")
@@ -251,7 +271,7 @@ def main(argv=None) -> int:
         args, layout, memory = from_config(cfg, a.gpu_memory)
         if a.nodes or a.gpus_per_node:
             layout.gpus = (a.nodes or cfg.slurm.train_nodes) * (a.gpus_per_node or cfg.slurm.train_procs_per_node)
-        for key in ("tp", "ep", "fsdp", "seq", "micro_batch", "recompute"):
+        for key in ("tp", "ep", "cp", "fsdp", "seq", "micro_batch", "recompute", "loss_chunk"):
             if getattr(a, key) is not None:
                 setattr(layout, key, getattr(a, key))
         result = plan(args, layout, memory)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from pretrain.data import MicroBatch
 
@@ -30,7 +29,8 @@ class StepResult:
 
 
 def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
-                     aux_scope: str, global_sequences: int, dp_group, autocast_dtype, cp: int = 1) -> StepResult:
+                     aux_scope: str, global_sequences: int, dp_group, autocast_dtype, cp: int = 1,
+                     loss_chunk_tokens: int = 0) -> StepResult:
     """Forward and backward every micro-batch (gradients accumulate); the returned numbers are global."""
     device = micro_batches[0].tokens.device
     local_tokens = torch.stack([mb.loss_mask.sum() for mb in micro_batches]).sum().double()
@@ -46,9 +46,9 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
     for mb in micro_batches:
         B = mb.tokens.shape[0]
         with amp:
-            logits = model(mb.tokens, positions_T=mb.positions)
-        token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
-        lm = (token_loss * mb.loss_mask.flatten()).sum()
+            token_loss = model(mb.tokens, positions_T=mb.positions, labels_BT=mb.labels,
+                               loss_chunk_tokens=loss_chunk_tokens)
+        lm = (token_loss * mb.loss_mask).sum()
         moe = model.moe_aux()
         if aux_scope == "sequence":
             aux = moe.aux_loss_per_sequence.sum()  # sum over this micro-batch's sequences
@@ -72,17 +72,18 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
 
 
 @torch.no_grad()
-def evaluate(model, micro_batches: list[MicroBatch], *, dp_group, autocast_dtype) -> tuple[float, int]:
+def evaluate(model, micro_batches: list[MicroBatch], *, dp_group, autocast_dtype,
+             loss_chunk_tokens: int = 0) -> tuple[float, int]:
     """(mean token loss, tokens) of the validation micro-batches over all data-parallel ranks."""
     device = micro_batches[0].tokens.device
     total = torch.zeros(2, dtype=torch.float64, device=device)
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
     for mb in micro_batches:
         with amp:
-            logits = model(mb.tokens, positions_T=mb.positions)
+            token_loss = model(mb.tokens, positions_T=mb.positions, labels_BT=mb.labels,
+                               loss_chunk_tokens=loss_chunk_tokens)
         model.moe_aux()  # let go of the MoE statistics
-        token_loss = F.cross_entropy(logits.float().flatten(0, 1), mb.labels.flatten(), reduction="none")
-        total[0] += (token_loss * mb.loss_mask.flatten()).sum().double()
+        total[0] += (token_loss * mb.loss_mask).sum().double()
         total[1] += mb.loss_mask.sum().double()
     if dist.get_world_size(dp_group) > 1:
         dist.all_reduce(total, group=dp_group)

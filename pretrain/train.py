@@ -242,7 +242,8 @@ class Trainer:
             result = forward_backward(
                 self.model, self._local(self.data.micro_batches(phase_step, self.rt.device)),
                 aux_coef=cfg.aux_loss_coef, aux_scope=cfg.aux_loss_scope, global_sequences=phase.global_batch,
-                dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast, cp=mesh.cp)
+                dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast, cp=mesh.cp,
+                loss_chunk_tokens=cfg.loss_chunk_tokens)
             if not math.isfinite(result.loss):  # the same value on every rank: all stop together
                 raise FloatingPointError(f"loss is {result.loss} at step {self.step + 1} (phase {phase.name})")
             self.plan.sync_grads()
@@ -268,7 +269,8 @@ class Trainer:
             if self.eval_data is not None and (boundary or self.step == self.stop_at
                                                or (cfg.eval.every and self.step % cfg.eval.every == 0)):
                 eval_loss, eval_tokens = evaluate(self.model, self._local(self.eval_data.micro_batches(self.rt.device)),
-                                                  dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast)
+                                                  dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast,
+                                                  loss_chunk_tokens=cfg.loss_chunk_tokens)
                 record.update(eval_loss=eval_loss, eval_ppl=math.exp(min(eval_loss, 50.0)), eval_tokens=eval_tokens)
             self.metrics.log(record)
             progress.update(record)

@@ -109,3 +109,28 @@ def test_initial_loss_is_uniform_and_a_fixed_batch_can_be_learned():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * initial
+
+
+@pytest.mark.parametrize("chunk", [0, 7, 64])
+def test_token_losses_in_chunks_equal_the_whole_head(chunk):
+    """labels_BT gives the per-token cross-entropy; chunked (each chunk's logits recomputed in the
+    backward) the losses and every gradient equal the logits path."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    model = Transformer(get_preset("tiny"))
+    model.init_weights()
+    tokens = torch.randint(0, model.args.vocab_size, (2, 21))
+    labels = torch.randint(0, model.args.vocab_size, (2, 21))
+    logits = model(tokens)
+    model.moe_aux()
+    want = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(2, 21)
+    want.sum().backward()
+    want_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    got = model(tokens, labels_BT=labels, loss_chunk_tokens=chunk)
+    model.moe_aux()
+    got.sum().backward()
+    assert got.shape == (2, 21) and got.dtype == torch.float32
+    assert torch.allclose(got, want, atol=1e-6)
+    for n, p in model.named_parameters():
+        assert torch.allclose(p.grad, want_grads[n], atol=1e-6, rtol=1e-5), n

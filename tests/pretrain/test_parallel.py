@@ -21,6 +21,7 @@ CASES = {  # name: (processes, overrides)
     "fsdp2-tp2": (4, [FSDP, "parallel.tp=2"]),  # dense over dp 2 within each TP rank
     "fsdp2-ep2": (2, [FSDP, "parallel.ep=2"]),  # experts split over EP, edp 1
     "fsdp4-ep2": (4, [FSDP, "parallel.ep=2"]),  # experts sharded over edp 2
+    "fsdp2-loss-chunks": (2, [FSDP, "loss_chunk_tokens=24"]),  # the head 24 tokens at a time, recomputed
 }
 
 

@@ -15,29 +15,31 @@ from model import get_preset
 from pretrain.plan import Layout, local_shapes, param_numel, plan
 from tests.conftest import REPO, cli_env, run_cli
 
-LAYOUTS = [  # preset, gpus, tp, ep, fsdp, ranks to check (rank 0 is the one the plan reports)
-    ("gpt-oss-120b", 64, 1, 8, True, (0, 63)),
-    ("gpt-oss-120b", 64, 2, 8, True, (0, 37)),
-    ("gpt-oss-20b", 8, 1, 8, True, (0, 7)),
-    ("gpt-oss-20b", 16, 2, 2, True, (0, 9)),
-    ("gpt-oss-20b", 8, 2, 4, False, (0, 5)),
+LAYOUTS = [  # preset, gpus, tp, ep, fsdp, ranks to check (rank 0 is the one the plan reports), cp
+    ("gpt-oss-120b", 64, 1, 8, True, (0, 63), 1),
+    ("gpt-oss-120b", 64, 2, 8, True, (0, 37), 1),
+    ("gpt-oss-20b", 8, 1, 8, True, (0, 7), 1),
+    ("gpt-oss-20b", 16, 2, 2, True, (0, 9), 1),
+    ("gpt-oss-20b", 8, 2, 4, False, (0, 5), 1),
+    ("gpt-oss-20b", 16, 1, 2, True, (0, 13), 4),  # CP: FSDP shards over dp x cp, experts over edp x cp
+    ("gpt-oss-20b", 8, 1, 1, True, (0, 7), 8),  # the 131k phase's layout
 ]
 
 
-def meta_shards(preset, world, rank, tp, ep, fsdp) -> dict:
+def meta_shards(preset, world, rank, tp, ep, fsdp, cp=1) -> dict:
     proc = subprocess.run([sys.executable, "-m", "tests.pretrain.meta_shards_probe", preset, str(world), str(rank),
-                           str(tp), str(ep), str(int(fsdp))], cwd=REPO, env=cli_env(), capture_output=True,
+                           str(tp), str(ep), str(int(fsdp)), str(cp)], cwd=REPO, env=cli_env(), capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {k: tuple(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
 
 
-@pytest.mark.parametrize("preset,gpus,tp,ep,fsdp,ranks", LAYOUTS)
-def test_parameter_memory_equals_the_real_shards(preset, gpus, tp, ep, fsdp, ranks):
+@pytest.mark.parametrize("preset,gpus,tp,ep,fsdp,ranks,cp", LAYOUTS)
+def test_parameter_memory_equals_the_real_shards(preset, gpus, tp, ep, fsdp, ranks, cp):
     args = get_preset(preset)
-    layout = Layout(gpus=gpus, tp=tp, ep=ep, fsdp=fsdp)
+    layout = Layout(gpus=gpus, tp=tp, ep=ep, fsdp=fsdp, cp=cp)
     planned = local_shapes(args, layout)
-    real = {r: meta_shards(preset, gpus, r, tp, ep, fsdp) for r in ranks}
+    real = {r: meta_shards(preset, gpus, r, tp, ep, fsdp, cp) for r in ranks}
     assert {k: s for k, (s, _) in planned.items()} == real[0]  # every parameter's slice on rank 0
     total = sum(math.prod(s) for s in real[0].values())
     assert param_numel(args, layout)["total"] == total
@@ -47,7 +49,7 @@ def test_parameter_memory_equals_the_real_shards(preset, gpus, tp, ep, fsdp, ran
 
 
 def test_the_ready_configs_fit_and_print_the_json_the_checks_read():
-    for name, most in (("gpt-oss-120b", 64), ("gpt-oss-20b", 8)):
+    for name, most in (("gpt-oss-120b", 64), ("gpt-oss-20b", 8), ("gpt-oss-20b-long-context", 8)):
         out = run_cli("-m", "pretrain.plan", "--config", REPO / f"configs/{name}.toml", "--json").stdout
         result = json.loads(out)
         assert result["fits"] is True and result["gpus"] <= most
@@ -57,6 +59,8 @@ def test_the_ready_configs_fit_and_print_the_json_the_checks_read():
         assert per["total"] == sum(v for k, v in per.items() if k != "total") <= result["gpu_memory_bytes"]
     text = run_cli("-m", "pretrain.plan", "--config", REPO / "configs/gpt-oss-20b.toml").stdout
     assert "FITS" in text and "largest micro-batch that fits" in text
+    text = run_cli("-m", "pretrain.plan", "--config", REPO / "configs/gpt-oss-20b-long-context.toml").stdout
+    assert "x cp 8 x dp 1" in text and "seq 131072" in text and "loss in chunks of 4096" in text
 
 
 def test_a_layout_that_does_not_fit_or_divide_is_said_so():
