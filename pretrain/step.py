@@ -11,6 +11,7 @@ each adds 1/cp of them (`cp`).
 """
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -22,10 +23,33 @@ from pretrain.data import MicroBatch
 
 @dataclass
 class StepResult:
-    loss: float  # lm_loss + coef * aux_loss (global means)
-    lm_loss: float
-    aux_loss: float
-    expert_counts: torch.Tensor  # (L, E) int64, slots per expert over the global batch
+    """The step's global numbers, left on the device until first read: the loop reads them after the
+    optimizer step, so the host never waits for the GPU between forward, backward and update."""
+    packed: torch.Tensor  # [lm sum, aux sum, expert slot counts...] summed over the group
+    global_tokens: torch.Tensor  # loss tokens over the group (float64, >= 1)
+    global_sequences: int
+    aux_coef: float
+    counts_shape: tuple[int, ...]
+
+    @functools.cached_property
+    def _host(self) -> list[float]:
+        return self.packed[:2].tolist() + [float(self.global_tokens)]
+
+    @property
+    def lm_loss(self) -> float:
+        return self._host[0] / self._host[2]
+
+    @property
+    def aux_loss(self) -> float:
+        return self._host[1] / self.global_sequences
+
+    @property
+    def loss(self) -> float:  # lm_loss + coef * aux_loss (global means)
+        return self.lm_loss + self.aux_coef * self.aux_loss
+
+    @functools.cached_property
+    def expert_counts(self) -> torch.Tensor:  # (L, E) int64, slots per expert over the global batch
+        return self.packed[2:].round().long().view(self.counts_shape).cpu()
 
 
 def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
@@ -37,7 +61,8 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
     global_tokens = local_tokens.clone()
     if dist.get_world_size(dp_group) > 1:
         dist.all_reduce(global_tokens, group=dp_group)
-    global_tokens = max(float(global_tokens), 1.0)
+    global_tokens = global_tokens.clamp_min(1.0)  # stays on the device: no host sync before the forward
+    token_divisor = global_tokens.float()  # exact (counts < 2**24), and the loss stays float32
 
     lm_sum = torch.zeros((), dtype=torch.float64, device=device)
     aux_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -55,7 +80,7 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
         else:  # the model's micro-batch loss, weighted by the micro-batch's share of sequences
             aux = moe.aux_loss * B
         aux = aux / cp if cp > 1 else aux
-        loss = lm / global_tokens + aux_coef * aux / global_sequences
+        loss = lm / token_divisor + aux_coef * aux / global_sequences
         loss.backward()
         lm_sum += lm.detach().double()
         aux_sum += aux.detach().double()
@@ -65,10 +90,8 @@ def forward_backward(model, micro_batches: list[MicroBatch], *, aux_coef: float,
     packed = torch.cat([torch.stack([lm_sum, aux_sum]), counts.flatten().double()])
     if dist.get_world_size(dp_group) > 1:
         dist.all_reduce(packed, group=dp_group)
-    lm_loss = float(packed[0]) / global_tokens
-    aux_loss = float(packed[1]) / global_sequences
-    return StepResult(loss=lm_loss + aux_coef * aux_loss, lm_loss=lm_loss, aux_loss=aux_loss,
-                      expert_counts=packed[2:].round().long().view_as(counts).cpu())
+    return StepResult(packed=packed, global_tokens=global_tokens, global_sequences=global_sequences,
+                      aux_coef=aux_coef, counts_shape=tuple(counts.shape))
 
 
 @torch.no_grad()

@@ -244,12 +244,15 @@ class Trainer:
                 aux_coef=cfg.aux_loss_coef, aux_scope=cfg.aux_loss_scope, global_sequences=phase.global_batch,
                 dp_group=mesh.dp_cp_group, autocast_dtype=self.autocast, cp=mesh.cp,
                 loss_chunk_tokens=cfg.loss_chunk_tokens)
-            if not math.isfinite(result.loss):  # the same value on every rank: all stop together
-                raise FloatingPointError(f"loss is {result.loss} at step {self.step + 1} (phase {phase.name})")
             self.plan.sync_grads()
-            grad_norm = float(self.plan.clip_grads(cfg.optim.grad_clip))
+            grad_norm = self.plan.clip_grads(cfg.optim.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
+            # the first host read of this step's numbers, after the update was queued (no mid-step syncs);
+            # a non-finite loss stops every rank before anything is saved
+            grad_norm = float(grad_norm)
+            if not math.isfinite(result.loss):  # the same value on every rank: all stop together
+                raise FloatingPointError(f"loss is {result.loss} at step {self.step + 1} (phase {phase.name})")
             if self.rt.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
