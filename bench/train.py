@@ -51,7 +51,7 @@ from bench.timing import time_interleaved  # noqa: E402
 AUX_COEF = 0.01
 
 
-def build(args, device: torch.device, seed: int, *, hf_reference: bool, fsdp: bool):
+def build(args, device: torch.device, seed: int, *, hf_reference: bool, fsdp: bool, hf_attn: str | None = None):
     if not hf_reference:  # large models: built on the meta device, initialised on the device (fast, not
         # the trainer's layout-independent init: the numbers do not matter for speed and memory)
         with torch.device("meta"):
@@ -75,7 +75,9 @@ def build(args, device: torch.device, seed: int, *, hf_reference: bool, fsdp: bo
         import transformers
         config = {k: v for k, v in hf.hf_config_from_args(args).items()
                   if k not in ("architectures", "model_type", "dtype")}
-        theirs = transformers.GptOssForCausalLM(transformers.GptOssConfig(**config, router_aux_loss_coef=AUX_COEF))
+        extra = {"attn_implementation": hf_attn} if hf_attn else {}
+        theirs = transformers.GptOssForCausalLM(transformers.GptOssConfig(**config, router_aux_loss_coef=AUX_COEF,
+                                                                          **extra))
         theirs.load_state_dict(hf.to_hf_state_dict(ours))
         theirs = theirs.to(device).train()
     plan = parallelize(ours, init_mesh(1, 1, device.type), fsdp=fsdp,
@@ -128,6 +130,9 @@ def main(argv=None) -> int:
     p.add_argument("--recompute", default="none", help="ours under each of these modes (comma-separated)")
     p.add_argument("--fsdp", action="store_true", help="ours under FSDP2 (one rank; bf16 all-gather on GPU)")
     p.add_argument("--no-hf", action="store_true", help="skip the transformers reference (large models)")
+    p.add_argument("--hf-attn", default=None, help="the reference's attn_implementation (eager, sdpa, "
+                   "flex_attention; default: transformers' choice)")
+    p.add_argument("--loss-chunk", type=int, default=0, help="ours: train.loss_chunk_tokens")
     p.add_argument("--out", default="bench/out/train.json")
     a = p.parse_args(argv)
     modes = a.recompute.split(",")
@@ -146,7 +151,7 @@ def main(argv=None) -> int:
     overrides = {k: v for k, v in (("vocab_size", a.vocab), ("n_layers", a.layers), ("n_experts", a.experts)) if v}
     args = get_preset(a.preset, **overrides)
     try:
-        plan, theirs = build(args, device, a.seed, hf_reference=not a.no_hf, fsdp=a.fsdp)
+        plan, theirs = build(args, device, a.seed, hf_reference=not a.no_hf, fsdp=a.fsdp, hf_attn=a.hf_attn)
         ours = plan.model
         opt_ours = build_optimizer(plan.params, OptimConfig())
         set_lr(opt_ours, 1e-4)
@@ -169,7 +174,7 @@ def main(argv=None) -> int:
                 apply_recompute(ours, mode)
                 res = forward_backward(ours, [batch], aux_coef=AUX_COEF, aux_scope="sequence",
                                        global_sequences=a.batch, dp_group=plan.mesh.dp_group,
-                                       autocast_dtype=autocast)
+                                       autocast_dtype=autocast, loss_chunk_tokens=a.loss_chunk)
                 plan.sync_grads()
                 plan.clip_grads(1.0)
                 opt_ours.step()
@@ -214,7 +219,8 @@ def main(argv=None) -> int:
         med, best = statistics.median(ts), min(ts)
         planned = None
         if key != "hf" and device.type == "cuda":  # on CPU the meter sees the growth, not the total
-            layout = Layout(gpus=1, fsdp=a.fsdp, seq=a.seq, micro_batch=a.batch, recompute=key, device=device.type)
+            layout = Layout(gpus=1, fsdp=a.fsdp, seq=a.seq, micro_batch=a.batch, recompute=key, device=device.type,
+                            loss_chunk=a.loss_chunk)
             planned = memory_plan(args, layout, 1 << 50)["per_gpu_bytes"]["total"]
         results.append({"impl": name, "recompute": key if key != "hf" else None, "step_s_median": med,
                         "step_s_best": best, "tokens_per_s_median": tokens_per_step / med,
@@ -249,7 +255,8 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(), "matmul_peak_flops": peak, "matmul_peaks": peaks,
         "model_flops_per_token": flops, "params": counts, "load_avg_1min": os.getloadavg()[0],
         "torch": torch.__version__, "transformers": transformers.__version__, "repeats": a.repeats,
-        "warmup": a.warmup, "results": results}, indent=2) + "\n")
+        "warmup": a.warmup, "hf_attn": a.hf_attn, "loss_chunk": a.loss_chunk, "results": results},
+        indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 
