@@ -111,6 +111,7 @@ class CbrnStep(ShardFilterStep):
 
 class CbrnStage(Stage):
     name = "cbrn"
+    step_names = ("filter",)
 
     def steps(self, run: RunContext):
         prev, shards = input_shards(run, self.name)

@@ -36,7 +36,14 @@ def resolve_config(args) -> cfgmod.RunConfig:
         data["run"] = run
     if args.input:
         data["ingest"] = {"inputs": args.input}
-    return cfgmod.load(config_file=args.config, preset=args.preset, overrides=args.set, data=data)
+    config_file = args.config
+    if args.run_dir and not (args.config or args.preset or args.input):
+        from pathlib import Path
+        stored = Path(args.run_dir) / "config.json"
+        if stored.is_file():  # continue this run: what decides its outputs is what it recorded
+            print(f"continuing {args.run_dir} with its stored config ({stored})", file=sys.stderr)
+            config_file = stored
+    return cfgmod.load(config_file=config_file, preset=args.preset, overrides=args.set, data=data)
 
 
 def main(argv=None) -> int:
@@ -46,8 +53,12 @@ def main(argv=None) -> int:
     _add_run_args(p_run)
     p_submit = sub.add_parser("submit", help="submit the stages to SLURM as a chain of dependent jobs")
     _add_run_args(p_submit)
-    p_status = sub.add_parser("status", help="SLURM jobs, states and ledger counts of a run")
+    p_submit.add_argument("--dry-run", action="store_true",
+                          help="write every job script under RUN_DIR/slurm/ and submit nothing (no controller needed)")
+    p_status = sub.add_parser("status", help="where a run stands: stages done / partial / failed / pending, "
+                                             "books, last error, SLURM jobs")
     p_status.add_argument("run_dir")
+    p_status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_task = sub.add_parser("task", help="run one task of a stage step (what SLURM array tasks call)")
     p_task.add_argument("--run-dir", required=True)
     p_task.add_argument("--stage", required=True)
@@ -77,12 +88,13 @@ def main(argv=None) -> int:
             cfg = resolve_config(args)
             from pipeline.stages import stage_names
             stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(cfg.run.stages) or stage_names()
-            for stage, job_id in submit(cfg, stages):
+            for stage, job_id in submit(cfg, stages, dry_run=args.dry_run):
                 print(f"{stage}\t{job_id}")
+            if args.dry_run:
+                print("dry run: every script is written above; nothing was submitted", file=sys.stderr)
         elif args.cmd == "status":
-            from pathlib import Path
-            from pipeline.slurm_chain import status
-            status(Path(args.run_dir))
+            from pipeline.status import main as status_main
+            return status_main(args.run_dir, as_json=args.json)
         elif args.cmd == "task":
             import os
             from pipeline.context import load_run_context

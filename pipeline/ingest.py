@@ -263,6 +263,7 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
 
 class IngestStage(Stage):
     name = "ingest"
+    step_names = ("read",)
 
     def steps(self, run: RunContext):
         return [IngestStep(stage_inputs(run))]

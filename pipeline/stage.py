@@ -116,6 +116,9 @@ class ShardFilterStep(ShardBlockStep):
 
 class Stage:
     name: str = "stage"
+    # the names of `steps(run)`, in order, known without a run (SLURM dry runs render a script per step
+    # before the stage's input exists; tests/slurm/test_dry_run.py holds them against the real steps)
+    step_names: tuple[str, ...] = ()
 
     def steps(self, run: RunContext) -> list[Step]:
         raise NotImplementedError
@@ -166,9 +169,26 @@ def read_marker(run: RunContext, stage: str, step: str, index: int, verify: bool
 def execute_task(run: RunContext, stage: Stage, step: Step, index: int) -> dict:
     """Run one task and write its marker; returns the marker's stats."""
     task = TaskContext(run, stage.name, step.name, index)
-    result = step.run_task(task)
-    write_marker(task, result)
+    error_path = run.stage_dir(stage.name) / "_errors" / f"{step.name}-{index:05d}.json"
+    try:
+        result = step.run_task(task)
+        write_marker(task, result)
+    except BaseException as e:
+        _record_error(error_path, step.name, index, e)
+        raise
+    error_path.unlink(missing_ok=True)
     return result.stats
+
+
+def _record_error(path: Path, step: str, index: int, e: BaseException) -> None:
+    """What `pipeline status` shows as the stage's last error; best effort (the disk may be full)."""
+    import traceback
+    try:
+        atomic_write_json(path, {"step": step, "task": index, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 "error": f"{type(e).__name__}: {e}"[:2000],
+                                 "traceback": traceback.format_exc()[-8000:]})
+    except OSError:
+        pass
 
 
 def merge_books(task_stats: list[dict]) -> Books:

@@ -83,6 +83,7 @@ def filter_record(run: RunContext, input_stage: str) -> dict | None:
 
 class TokenizeStage(Stage):
     name = "tokenize"
+    step_names = ("tokenizer", "encode", "merge")
 
     def steps(self, run: RunContext):
         from pipeline.tokenize_steps import EncodeStep, MergeStep, TokenizerStep

@@ -128,8 +128,9 @@ def activation_bytes(args, layout: Layout) -> int:
     values and the (bf16) copy the next matmul keeps; RoPE the float32 q and k; SDPA its q', k', v' with
     the sink lane, output and log-sum-exp (sliding layers: keys/values of two blocks per block); o_proj
     its input; the router logits and softmaxes; the experts their k gathered rows, gate_up output, five
-    SwiGLU intermediates, down output and the slot orders. The loss head keeps the logits, their float32
-    copy on GPU and the log-softmax, and its backward adds one float32 gradient of the logits.
+    SwiGLU intermediates, down output and the slot orders. The loss head: the logits (and their float32
+    copy on GPU) exist only until the log-softmax has its output, which the backward keeps with its
+    gradient; with `loss_chunk` only one chunk's rows at a time.
     Peaks: "none" = all blocks + the head; "full" = block inputs + the larger of the head and one block
     recomputed with its largest gradient; "selective" = what stays in every block (norms, routing, the
     outputs of matmuls, attention and expert matmuls) + the larger of the head and one block's
@@ -158,7 +159,10 @@ def activation_bytes(args, layout: Layout) -> int:
                            + f * k * D + a * k * (2 * F + 2 * D) + 24 * k)
     largest_grad = t * a * k * 2 * F
     rows = min(t, layout.loss_chunk) if layout.loss_chunk else t  # logits that exist at once
-    head = t * (2 * f * D + a * D) + rows * (a * V + (f * V if a != f else 0) + 2 * f * V)
+    # the logits (and their float32 copy on GPU) live until the log-softmax has its output, which the
+    # backward keeps; the backward's peak is that output, its gradient and the logits' gradient's first
+    # float32 buffer, so per row the larger of the two moments
+    head = t * (2 * f * D + a * D) + rows * max(a * V + (f * V if a != f else 0) + f * V, 2 * f * V)
     L = args.n_layers
     if layout.recompute == "none":
         return int(L * block + head)

@@ -14,6 +14,10 @@ class SlurmError(RuntimeError):
     pass
 
 
+class ControllerUnreachable(SlurmError):
+    """scontrol could not be run or got no answer: job states are unknown (not finished)."""
+
+
 def require_slurm() -> None:
     if shutil.which("sbatch") is None:
         raise SlurmError("sbatch not found: the slurm executor needs a SLURM cluster (sinfo/sbatch on PATH)")
@@ -50,7 +54,11 @@ ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZI
 
 def wait_for(job_id: str, poll_s: float = 2.0) -> dict:
     while True:
-        states = job_state(job_id)
+        try:
+            states = job_state(job_id)
+        except ControllerUnreachable:  # a controller restart must not end a driver that waits
+            time.sleep(max(poll_s, 10.0))
+            continue
         if not any(v["state"] in ACTIVE for v in states.values()):
             return states
         if any("DependencyNeverSatisfied" in v["reason"] for v in states.values()):
@@ -70,9 +78,21 @@ def record_job(run_dir: Path, name: str, job_id: str, script: Path, array: str =
         atomic_write_json(path, jobs)
 
 
-def job_state(job_id: str) -> dict:
-    """State of a job (or of every element of an array) from scontrol; {} once forgotten."""
-    proc = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True)
+def job_state(job_id: str, timeout_s: float = 15.0) -> dict:
+    """State of a job (or of every element of an array) from scontrol; {} once forgotten. Raises
+    ControllerUnreachable when scontrol is missing, errs otherwise or does not answer in `timeout_s`."""
+    cmd = ["scontrol", "show", "job", "-o", str(job_id)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except FileNotFoundError:
+        raise ControllerUnreachable("scontrol is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise ControllerUnreachable(f"scontrol got no answer from the controller in {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        err = proc.stderr.strip()
+        if "Invalid job id" in err:
+            return {}
+        raise ControllerUnreachable(f"{' '.join(cmd)}: {err or f'exit code {proc.returncode}'}")
     states: dict = {}
     for line in proc.stdout.splitlines():
         fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)

@@ -52,6 +52,7 @@ class DedupeConfig:
 
 class DedupeStage(Stage):
     name = "dedupe"
+    step_names = ("signatures", "buckets", "clusters", "filter")
 
     def steps(self, run: RunContext):
         from pipeline.dedupe.steps import BucketStep, ClusterStep, FilterStep, SignatureStep
