@@ -94,8 +94,9 @@ class Check:
             shutil.rmtree(run, ignore_errors=True)
             for stage in ("tokenize", "cbrn"):
                 shutil.copytree(self.ensure_run_dir() / stage, run / stage)
-        cmd = [sys.executable, "-m", "pretrain.train", "--run-dir", str(run), "log.plots=false",
-               "log.tensorboard=false", 'checkpoint.export_hf="none"', "log.every=1", *overrides]
+        settings = ["log.plots=false", "log.tensorboard=false", 'checkpoint.export_hf="none"', "log.every=1", *overrides]
+        cmd = [sys.executable, "-m", "pretrain.train", "--run-dir", str(run),
+               *(x for o in settings for x in ("--set", o if o.startswith("train.") else f"train.{o}"))]
         metrics = run / "train" / "metrics.jsonl"
         t0, rc = time.time(), None
         with open(self.detail / f"{name}.log", "a") as fh:

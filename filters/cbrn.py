@@ -1,6 +1,7 @@
 """CBRN filter command line: `python -m filters.cbrn {classify,train,build-default,evaluate}`.
 
-classify       one output line per input line, same order: {"id","decision","reason","score","terms"}
+classify       one output line per input line, same order: {"id","decision","reason","score","terms"};
+               decision is the ledger's word: kept | removed (| error for a record that could not be read)
 train          train + CV-calibrate + quantise a model from labeled JSONL files (never the dev set), optionally
                with real-corpus negatives and a no-term threshold calibrated on held-out corpus text
 build-default  the shipped model (what `make cbrn-model` runs): train.jsonl + filters/data + ../shared/data/corpus
@@ -73,7 +74,8 @@ def classify(args) -> int:
                                "error": err[1]}
                     else:
                         d = next(decided)
-                        rec = {"id": rid, "decision": d.decision, "reason": d.reason, "score": d.score,
+                        rec = {"id": rid, "decision": LEDGER_WORD.get(d.decision, d.decision), "reason": d.reason,
+                               "score": d.score,
                                "terms": d.terms}
                         if d.decision == "error":
                             rec["error"] = d.detail.get("error", "")
@@ -449,6 +451,9 @@ def evaluate_cmd(args) -> int:
     return 0
 
 
+LEDGER_WORD = {"keep": "kept", "remove": "removed"}  # what the ledger and the report say
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m filters.cbrn", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -463,7 +468,8 @@ def main(argv=None) -> int:
                    help="policy level (filters.decide.LEVEL_TEXT)")
     c.add_argument("--detail", action="store_true", help="also write threshold and the ledger detail")
     t = sub.add_parser("train", help="train, calibrate and quantise a model")
-    t.add_argument("--data", action="append", required=True, help="labeled JSONL {text,label}; repeatable")
+    t.add_argument("--labeled", "--data", dest="data", action="append", required=True,
+                   help="labeled JSONL {text,label}; repeatable (--data: the older name)")
     t.add_argument("--out", required=True)
     t.add_argument("--no-extra", action="store_true", help="leave out the repo's own labeled text")
     t.add_argument("--target-recall", type=float, default=0.97)
@@ -481,7 +487,8 @@ def main(argv=None) -> int:
     u.add_argument("--params", action="append", default=None, help="JSON parameter overrides; repeatable "
                                                                     "(default: a small built-in grid)")
     e = sub.add_parser("evaluate", help="evaluate the full policy on a labeled JSONL")
-    e.add_argument("--data", required=True)
+    e.add_argument("--labeled", "--data", dest="data", required=True,
+                   help="labeled JSONL {text,label} (--data: the older name)")
     e.add_argument("--model", default=None)
     e.add_argument("--threshold", type=float, default=None)
     e.add_argument("--policy", default="balanced", choices=LEVELS)

@@ -13,7 +13,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", action="append", default=None, metavar="PATH_OR_GLOB",
                    help="input file, directory or glob (repeatable); default: the demo corpus")
     p.add_argument("--run-dir", help="run directory (default runs/demo)")
-    p.add_argument("--stages", help="comma-separated stages (default: all available)")
+    from pipeline.stages import stage_names
+    p.add_argument("--stages", help=f"comma-separated, from: {','.join(stage_names())} (default: all available)")
     p.add_argument("--workers", type=int, help="worker processes (default 2)")
     from pipeline.executor import EXECUTORS
     p.add_argument("--executor", choices=sorted(EXECUTORS), help="where tasks run (default local)")

@@ -249,8 +249,11 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
         return load()
     patterns = list(run.config.ingest.inputs)
     if not patterns:
+        import sys
         from pipeline.democorpus import ensure_demo_corpus
         patterns = [str(ensure_demo_corpus(run))]
+        print(f"note: no --input given: ingesting the built-in demo corpus ({patterns[0]}); pass --input PATH "
+              f"(file, directory or glob) for your own data", file=sys.stderr)
     recorded = []
     for i in resolve_inputs(patterns):
         p = i.path

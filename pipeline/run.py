@@ -42,7 +42,17 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     config.json are byte-identical whatever the worker count or executor.
     """
     run_dir = Path(cfg.run.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except FileExistsError:
+        raise cfgmod.ConfigError(f"--run-dir {run_dir}: a file (or a path through a file) is in the way; "
+                                 f"give a directory path") from None
+    except PermissionError as e:
+        raise cfgmod.ConfigError(f"--run-dir {run_dir}: not writable ({e.strerror}: {e.filename}); give a "
+                                 f"directory you can write") from None
     # an interrupted earlier run may have left temp files: they are never outputs, and would make
     # this run's files differ from an uninterrupted one
     sweep_temp_files(run_dir)
@@ -108,9 +118,12 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
 
 def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explicit: bool = False) -> dict:
     from pipeline.executor import get_executor
-    run = prepare_run_dir(cfg)
     stages = stages or list(cfg.run.stages) or stage_names()
     check_names(stages)
+    if "ingest" in stages and cfg.ingest.inputs and not (Path(cfg.run.run_dir) / "ingest" / "inputs.json").is_file():
+        from pipeline.readers import resolve_inputs
+        resolve_inputs(list(cfg.ingest.inputs))  # names the pattern that matches nothing; nothing written yet
+    run = prepare_run_dir(cfg)
     executor = get_executor(cfg.run.executor, cfg.run.workers)
     rows, summary = [], {}
     try:

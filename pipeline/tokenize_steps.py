@@ -95,6 +95,13 @@ class TokenizerStep(Step):
             progress.close()
 
         tok = tk.train_bpe(texts(), cfg.vocab_size, cfg.min_frequency)
+        got = tok.get_vocab_size(with_added_tokens=True)
+        if got < cfg.vocab_size:
+            import sys
+            print(f"warning: tokenize: asked for vocab_size {cfg.vocab_size}, the corpus gave {got} tokens "
+                  f"({counts['docs']} documents, {counts['chars']:,} characters, min_frequency {cfg.min_frequency}); "
+                  f"the model's vocabulary follows the tokenizer: add text or lower tokenize.vocab_size",
+                  file=sys.stderr, flush=True)
         return tok, {"kind": "trained", "input_stage": self.input_stage, "sample": cfg.train_sample,
                      "min_frequency": cfg.min_frequency, "requested_vocab_size": cfg.vocab_size, **counts}
 

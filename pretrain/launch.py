@@ -74,14 +74,22 @@ def main(argv=None) -> int:
     from pretrain.train import EXIT_CONFIG, parse_args, resolve_config
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--nproc-per-node", "--nproc", type=int, default=0)
+    pre = argparse.ArgumentParser(prog="python -m pretrain.launch", add_help=False,
+                                  description="Start the trainer's processes (torchrun), forward signals, keep exit "
+                                              "code 75; every other option goes to the trainer (below).")
+    pre.add_argument("--nproc-per-node", "--nproc", type=int, default=0,
+                     help="processes per node (default: train.parallel.nproc, or every GPU / 2 on CPU)")
     # multi-node (one launch per node, e.g. `srun --ntasks-per-node=1`); the node rank defaults to
     # $SLURM_NODEID so a job script need not evaluate it per task
-    pre.add_argument("--nnodes", type=int, default=1)
-    pre.add_argument("--node-rank", type=int, default=None)
-    pre.add_argument("--master-addr", default=None)
-    pre.add_argument("--master-port", type=int, default=None)
+    pre.add_argument("--nnodes", type=int, default=1, help="nodes (one launch per node)")
+    pre.add_argument("--node-rank", type=int, default=None,
+                     help="this node's rank (default $SLURM_NODEID)")
+    pre.add_argument("--master-addr", default=None, help="rendezvous host (multi-node)")
+    pre.add_argument("--master-port", type=int, default=None, help="rendezvous port (multi-node)")
+    if "-h" in argv or "--help" in argv:
+        print(pre.format_help().replace("usage:", "launcher usage:", 1))
+        print("options passed to the trainer:\n")
+        parse_args(["--help"])  # prints the trainer's help and exits 0
     known, train_args = pre.parse_known_args(argv)
     try:
         cfg, run_dir = resolve_config(parse_args(train_args))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import random
 import signal
 import sys
@@ -43,12 +44,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=0, help="stop after this global step (0 = run all phases)")
     p.add_argument("--allow-unfiltered", action="store_true",
                    help="train on shards whose manifest does not record the CBRN filter (warns loudly)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.parallel.tp=2 or log.every=1")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="set",
+                   help="override one config value, as in `python -m pipeline` (repeatable), e.g. "
+                        "--set train.parallel.tp=2 --set train.log.every=1")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="the older form of --set (train. may be left out): still read, with a note")
     return p.parse_intermixed_args(argv)  # overrides may come before or after the options
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path]:
-    overrides = [o if o.split("=", 1)[0].split(".")[0] in cfgmod.SECTIONS else f"train.{o}" for o in args.overrides]
+    if args.overrides and not os.environ.get("PRETRAIN_QUIET_OVERRIDES"):
+        print("note: positional key=value overrides are the older form; prefer --set train.KEY=VALUE "
+              "(the form `python -m pipeline` takes)", file=sys.stderr)
+    given = [*getattr(args, "set", []), *args.overrides]
+    overrides = [o if o.split("=", 1)[0].split(".")[0] in cfgmod.SECTIONS else f"train.{o}" for o in given]
     if args.allow_unfiltered:
         overrides.append("train.data.allow_unfiltered=true")
     cfg = cfgmod.load(args.config, args.preset, overrides, foreign="keep")  # the pipeline checks the rest

@@ -31,21 +31,21 @@ def test_classify_contract(tmp_path):
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == len(lines)
     assert [x["id"] for x in recs] == ["a", "2", "3", "4", "e", "7", "7", "h", "one"]
-    assert recs[0]["decision"] == "remove" and recs[0]["reason"] == "cbrn_classifier" and "Sarin" in recs[0]["terms"]
-    assert recs[1]["decision"] == "keep" and recs[1]["reason"] == "" and recs[1]["terms"] == []
+    assert recs[0]["decision"] == "removed" and recs[0]["reason"] == "cbrn_classifier" and "Sarin" in recs[0]["terms"]
+    assert recs[1]["decision"] == "kept" and recs[1]["reason"] == "" and recs[1]["terms"] == []
     assert [x["decision"] for x in recs[2:7]] == ["error"] * 5
     assert recs[2]["reason"] == "invalid_json" and recs[4]["reason"] == "missing_text"
-    assert recs[7]["decision"] == "keep"
+    assert recs[7]["decision"] == "kept"
     for x in recs:
         assert {"id", "decision", "reason", "score", "terms"} <= set(x)
     # same input, same bytes
     default = recs[8]
-    assert default["terms"] == ["Sarin"] and default["decision"] == "remove" and default["score"] < 0.999
+    assert default["terms"] == ["Sarin"] and default["decision"] == "removed" and default["score"] < 0.999
     out2 = tmp_path / "out2.jsonl"  # a --threshold just above the record's own score must flip it
     above = f"{default['score'] + 0.001:.6f}"
     assert run("classify", "--input", str(inp), "--output", str(out2), "--threshold", above).returncode == 0
     strict = json.loads(out2.read_text().splitlines()[8])
-    assert strict["decision"] == "keep" and strict["score"] == default["score"]  # same score, the higher threshold
+    assert strict["decision"] == "kept" and strict["score"] == default["score"]  # same score, the higher threshold
     out3 = tmp_path / "out3.jsonl"
     run("classify", "--input", str(inp), "--output", str(out3))
     assert out3.read_bytes() == out.read_bytes()
@@ -67,7 +67,7 @@ def test_evaluate_prints_the_numbers_and_writes_the_plot_and_json(tmp_path):
     data = tmp_path / "labeled.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     png, out = tmp_path / "roc.png", tmp_path / "eval.json"
-    r = run("evaluate", "--data", str(data), "--plot", str(png), "--json", str(out))
+    r = run("evaluate", "--labeled", str(data), "--plot", str(png), "--json", str(out))
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     assert (res["n"], res["positives"], res["negatives"]) == (4, 2, 2)

@@ -109,6 +109,6 @@ if __name__ == "__main__":
     code = main(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
-    # the report is written; skip interpreter teardown, where gloo's threads now and then abort
-    # ("terminate called without an active exception", about 1 run in 8 with 4 ranks, CP or not)
+    # the report is written; skip interpreter teardown, where this probe's 4-rank runs now and then
+    # aborted after destroy_process_group ("terminate called without an active exception", ~1 in 8)
     os._exit(code)
