@@ -60,8 +60,9 @@ class CbrnBlock(Block):
             self._count(dec)
             src = doc.provenance
             if dec.decision == "keep":
-                # kept with a term (a hard negative) or removed by another level: the ledger says why it stayed
-                if dec.terms or dec.detail.get("levels"):
+                # kept with a term (a hard negative), removed by another level, or scored by the classifier:
+                # the ledger says why it stayed and with what score (every scored document can be found)
+                if dec.terms or dec.detail.get("levels") or dec.score is not None:
                     yield _with_detail(doc, dict(dec.detail, source=src.get("file", doc.source)))
                 else:
                     yield doc

@@ -139,7 +139,7 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
     if stats is None and not any((d / "ledger").glob("*.parquet")):
         return {"present": False}
     t = read_ledger(d)
-    removed, hard, errors = [], [], []
+    removed, hard, near, errors = [], [], [], []
     kept_with_terms = removed_no_terms = 0
     levels: dict[str, dict] = {}
     for doc_id, dec, reason, raw in zip(*(t.column(c).to_pylist() for c in ("id", "decision", "reason", "detail"))):
@@ -158,6 +158,8 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
             if det.get("terms"):
                 kept_with_terms += 1
                 hard.append((doc_id, "", det))
+            elif isinstance(det.get("score"), (int, float)) and isinstance(det.get("threshold"), (int, float)):
+                near.append((doc_id, "", det))  # scored without a term: a near miss if close to its threshold
         elif dec == reasons.REMOVED:
             det = _detail(raw)
             removed_no_terms += not det.get("terms")
@@ -169,6 +171,10 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
                     key=lambda x: (x["reason"], -_score(x), x["id"]))
     # hard negatives: the kept documents closest to removal first
     hard_rows = sorted((doc_row(i, r, det, False) for i, r, det in hard), key=lambda x: (-_score(x), x["id"]))
+    # near misses: kept documents without a term, closest to their threshold first (score / threshold)
+    near_rows = sorted(({**doc_row(i, r, det, False), "source": clip_text(str(det.get("source") or ""), 80) or None}
+                        for i, r, det in near),
+                       key=lambda x: (-(x["score"] / x["threshold"] if x["threshold"] else 0.0), x["id"]))
     st = stats or {}
     return {
         "present": True, "complete": stats is not None,
@@ -180,6 +186,7 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
         "sample_rule": f"up to {sample_n} removed documents, reasons round-robin, each reason in sha256(id) order",
         "sample": sample,
         "hard_negatives": hard_rows[:sample_n],
+        "near_misses": near_rows[:sample_n], "scored_kept_without_terms": len(near),
         "errors": errors[:sample_n],
     }
 

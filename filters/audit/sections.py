@@ -191,6 +191,17 @@ def cbrn(audit: dict) -> list:
                 ("table", ["id", "score / threshold", "matched terms and context"], rows)]
     else:
         out.append(("p", "No kept document matched a lexicon term."))
+    near = c.get("near_misses") or []
+    out.append(("h", 3, "Near misses: kept documents without a lexicon term, closest to their threshold"))
+    if near:
+        out += [("p", f"The classifier scored {n(c.get('scored_kept_without_terms', len(near)))} kept document(s) "
+                      f"that matched no lexicon term; the {n(len(near))} closest to their threshold (score / "
+                      f"threshold, highest first). Every scored document's score is in the cbrn ledger "
+                      f"(`python -m pipeline explain RUN_DIR ID`)."),
+                ("table", ["id", "score / threshold", "source"],
+                 [[r["id"], f"{f(r['score'])} / {f(r['threshold'])}", r.get("source") or "—"] for r in near])]
+    else:
+        out.append(("p", "No kept document without a lexicon term was scored."))
     if c["errors"]:
         out += [("h", 3, "Filter errors (quarantined)"),
                 ("table", ["id", "reason", "error"], [[e["id"], e["reason"], e["error"]] for e in c["errors"]])]
