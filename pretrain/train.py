@@ -271,6 +271,7 @@ class Trainer:
             load = result.expert_counts
             record = {
                 "step": self.step, "phase": index, "phase_name": phase.name, "seq_len": phase.seq_len,
+                "yarn_factor": phase.yarn_factor,
                 "loss": result.loss, "lm_loss": result.lm_loss, "aux_loss": result.aux_loss, "lr": lr,
                 "grad_norm": grad_norm, "tokens": self.tokens, "tokens_per_s": step_tokens / seconds,
                 "mfu": model_flops_per_token(self.args, phase.seq_len) * step_tokens / seconds / self.peak_flops,
