@@ -34,18 +34,26 @@ def _png(fig) -> bytes:
 
 
 def funnel(acc: dict) -> bytes | None:
+    """In, kept and taken out (removed + quarantined) per stage on a log scale, every bar labelled, so a
+    stage that removes ten documents of a million still shows; the legend sits beside the plot."""
     rows = [(s, a["stats"]) for s, a in acc.items() if "stats" in a]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(8, 3.4))
     x = range(len(rows))
-    ax.bar([i - 0.2 for i in x], [r["in"] for _, r in rows], 0.4, label="in", color="#9ab")
-    ax.bar([i + 0.2 for i in x], [r["kept"] for _, r in rows], 0.4, label="kept", color="#2a6")
-    for i, (_, r) in enumerate(rows):
-        ax.annotate(f"{r['kept']:,}", (i + 0.2, r["kept"]), ha="center", va="bottom", fontsize=8)
+    series = [("in", "in", "#9ab", -0.27), ("kept", "kept", "#2a6", 0.0),
+              ("removed + quarantined", "out", "#c63", 0.27)]
+    for label, key, color, dx in series:
+        values = [r["in"] if key == "in" else r["kept"] if key == "kept"
+                  else sum(r["removed"].values()) + sum(r["quarantined"].values()) for _, r in rows]
+        ax.bar([i + dx for i in x], [max(v, 0.8) for v in values], 0.27, label=label, color=color)
+        for i, v in enumerate(values):
+            ax.annotate(f"{v:,}", (i + dx, max(v, 0.8)), ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(0.8, max(r["in"] for _, r in rows) * 4)
     ax.set_xticks(list(x), [s for s, _ in rows])
-    ax.set(ylabel="documents", title="documents in and kept per stage")
-    ax.legend(frameon=False)
+    ax.set(ylabel="documents (log scale)", title="documents in, kept and taken out per stage")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
 
 
