@@ -116,13 +116,19 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
     return stats
 
 
+def check_inputs(cfg: cfgmod.RunConfig, stages: list[str]) -> None:
+    """Before anything is written: every input pattern of a new ingest must match a file (the error names
+    the pattern), so a typo leaves no config.json behind. A run that recorded its inputs keeps them."""
+    if "ingest" in stages and cfg.ingest.inputs and not (Path(cfg.run.run_dir) / "ingest" / "inputs.json").is_file():
+        from pipeline.readers import resolve_inputs
+        resolve_inputs(list(cfg.ingest.inputs))
+
+
 def run_pipeline(cfg: cfgmod.RunConfig, stages: list[str] | None = None, explicit: bool = False) -> dict:
     from pipeline.executor import get_executor
     stages = stages or list(cfg.run.stages) or stage_names()
     check_names(stages)
-    if "ingest" in stages and cfg.ingest.inputs and not (Path(cfg.run.run_dir) / "ingest" / "inputs.json").is_file():
-        from pipeline.readers import resolve_inputs
-        resolve_inputs(list(cfg.ingest.inputs))  # names the pattern that matches nothing; nothing written yet
+    check_inputs(cfg, stages)
     run = prepare_run_dir(cfg)
     executor = get_executor(cfg.run.executor, cfg.run.workers)
     rows, summary = [], {}

@@ -72,11 +72,9 @@ def _render_dry_run(run, stage: str, job, dependency) -> list[tuple[str, str]]:
 
 def preflight(cfg: cfgmod.RunConfig, stages: list[str]) -> None:
     """Refuse a submission that cannot work, before anything is written or queued."""
-    from pathlib import Path as _P
-    run_dir = _P(cfg.run.run_dir)
-    if "ingest" in stages and cfg.ingest.inputs:
-        from pipeline.readers import resolve_inputs
-        resolve_inputs(list(cfg.ingest.inputs))  # raises naming the pattern that matches nothing
+    from pipeline.run import check_inputs
+    run_dir = Path(cfg.run.run_dir)
+    check_inputs(cfg, stages)
     if "train" in stages and "tokenize" not in stages and not cfg.train.data.sources \
             and not (run_dir / "tokenize" / "manifest.json").is_file():
         raise cfgmod.ConfigError(f"slurm: the train job needs tokenized data, and {run_dir / 'tokenize'} has "
@@ -109,41 +107,26 @@ def check_training_fits(cfg: cfgmod.RunConfig) -> None:
             f"a smaller micro-batch)")
 
 
-def status(run_dir: Path, ledger: bool = True) -> list[dict]:
-    """The recorded jobs' states from scontrol; when the controller cannot be reached, says so once and
-    shows the jobs as unknown (the stage table of `pipeline status` comes from the completion markers)."""
+def status(run_dir: Path) -> list[dict]:
+    """Print the recorded jobs' states from scontrol; when the controller cannot be reached, say so once
+    and show the jobs as unknown (`pipeline status` prints the stages, from the completion markers)."""
     from slurm.submit import ControllerUnreachable, job_state
     rows = []
     jobs_path = Path(run_dir) / "slurm" / "jobs.json"
     jobs = read_json(jobs_path) if jobs_path.is_file() else []
     unreachable = None
     for job in jobs:
+        summary = "unknown (controller unreachable)"
         if unreachable is None:
             try:
                 states = job_state(job["job_id"])
                 summary = ", ".join(sorted({v["state"] for v in states.values()})) or "finished (forgotten)"
             except ControllerUnreachable as e:
-                unreachable, summary = str(e), "unknown (controller unreachable)"
-        else:
-            summary = "unknown (controller unreachable)"
+                unreachable = str(e)
         rows.append({"job": job["name"], "id": job["job_id"], "state": summary})
     if unreachable:
         print(f"SLURM controller unreachable ({unreachable}): job states unknown; what finished is read "
               f"from the completion markers (`python -m pipeline status {run_dir}`)")
-    stage_rows = []
-    from pipeline.stages import data_stages
-    for stage in data_stages():
-        p = Path(run_dir) / stage / "stats.json"
-        if p.is_file():
-            s = read_json(p)
-            stage_rows.append({"stage": stage, "in": s["in"], "kept": s["kept"],
-                               "removed": sum(s["removed"].values()), "quarantined": sum(s["quarantined"].values())})
     if rows:
         print_table(rows, title="jobs")
-    if not ledger:
-        return rows
-    if stage_rows:
-        print_table(stage_rows, title="ledger")
-    if not rows and not stage_rows:
-        print(f"no jobs recorded in {jobs_path}")
     return rows

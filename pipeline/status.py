@@ -57,7 +57,7 @@ def stage_status(run_dir: Path, stage: str) -> dict:
             started = any(v["done"] for v in steps.values())
             row["state"] = "failed" if error else ("partial" if started else "pending")
             if started or error:
-                row["steps"] = {k: v for k, v in steps.items()}
+                row["steps"] = steps
     elif stage == "train":
         status = d / "status.json"
         if status.is_file():
@@ -90,7 +90,7 @@ def _tasks_text(row: dict) -> str:
     return ", ".join(f"{k} {v['done']}/{v['tasks'] if v['tasks'] is not None else '?'}" for k, v in steps.items())
 
 
-def main(run_dir: str, *, as_json: bool = False, jobs: bool = True) -> int:
+def main(run_dir: str, *, as_json: bool = False) -> int:
     rows = run_status(run_dir)
     if as_json:
         print(json.dumps({"run_dir": str(run_dir), "stages": rows}, indent=1))
@@ -112,7 +112,7 @@ def main(run_dir: str, *, as_json: bool = False, jobs: bool = True) -> int:
     pending = [r["stage"] for r in rows if r["state"] != "done"]
     if pending:
         print(f"to continue: python -m pipeline run --run-dir {run_dir} --stages {','.join(pending)}")
-    if jobs and (Path(run_dir) / "slurm" / "jobs.json").is_file():
+    if (Path(run_dir) / "slurm" / "jobs.json").is_file():
         from pipeline.slurm_chain import status as slurm_status
-        slurm_status(Path(run_dir), ledger=False)
+        slurm_status(Path(run_dir))
     return 0

@@ -30,7 +30,7 @@ def make_plots(train_dir: str | Path) -> Path:
     boundaries = [r["step"] - 1 for prev, r in zip(records, records[1:]) if r["phase"] != prev["phase"]]
 
     def phase_text(r: dict) -> str:  # what changes at a boundary: the context and the RoPE
-        rope = f"YaRN x{r['yarn_factor']:g}" if r.get("yarn_factor", 1) not in (None, 1, 1.0) else ""
+        rope = f"YaRN x{r['yarn_factor']:g}" if r.get("yarn_factor") not in (None, 1) else ""
         return f"{r['phase_name']}: seq {r['seq_len']}" + (f", {rope}" if rope else "")
 
     starts = [r for prev, r in zip(records, records[1:]) if r["phase"] != prev["phase"]]
