@@ -111,6 +111,7 @@ def write_plot(result: dict, png: str | Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,16 @@ def write_plot(result: dict, png: str | Path) -> Path:
         a2.plot(c["tpr"], c["precision"], style, label=name)
     a1.plot([result["fpr"]], [result["recall"]], "ro", label="policy decision")
     a2.plot([result["recall"]], [result["precision"]], "ro", label="policy decision")
-    a1.set(xlabel="false positive rate", ylabel="recall", title="ROC")
+    # log FPR: the operating point sits at a few percent or below, where a linear axis squeezes it against
+    # the edge; linear below one negative's share, so an FPR of 0 is still drawn
+    lin = 1.0 / max(1, result.get("negatives") or 1)
+    a1.set_xscale("symlog", linthresh=lin, linscale=1.0)
+    a1.set_xlim(-0.2 * lin, 1)
+    ticks = [0.0] + [t for t in (0.001, 0.01, 0.05, 0.1, 0.3, 1.0) if t >= 2 * lin or t == 1.0]
+    a1.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    a1.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    a1.set(xlabel=f"false positive rate (log scale; linear below 1/{result.get('negatives')})", ylabel="recall",
+           title="ROC")
     a2.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
     for a in (a1, a2):
         a.grid(alpha=0.3)

@@ -1,7 +1,8 @@
 """Stage `cbrn`: every document of the input stage through the CBRN filter, one task per shard.
 
 Ledger: removed rows carry the filter's decision detail (matched terms, lists, tiers, counts, short
-context, score, threshold, policy) plus `sha256`, `source` and `line` of the text — not the text.
+context, score, threshold, policy) plus `sha256`, `source` and `line` (the input file and line) and
+`record_source` (the record's own source field) of the text — not the text.
 Kept rows carry the detail (with `source`) when the document matched any lexicon term (the hard
 negatives a reviewer wants to see) or another policy level would remove it (so the audit can show each
 level's cost on the run), else `{}`. Filter failures quarantine the document with `cbrn_error` (fail closed);
@@ -68,7 +69,7 @@ class CbrnBlock(Block):
                     yield doc
                 continue
             detail = dict(dec.detail, sha256=sha256_bytes(doc.text.encode("utf-8", "surrogatepass")),
-                          source=src.get("file", doc.source), line=src.get("line"))
+                          source=src.get("file", doc.source), line=src.get("line"), record_source=doc.source)
             task.remove(doc.id, dec.reason, detail)
             rec = self.audit_record(doc.id, doc.text, dec, source=detail["source"], line=detail["line"],
                                     keep_text=self.cfg.keep_removed_text)

@@ -108,7 +108,10 @@ def main(argv=None) -> int:
             if step is None:
                 raise cfgmod.ConfigError(f"stage {args.stage!r} has no step {args.step!r}")
             if read_marker(run, args.stage, args.step, index) is None:
-                execute_task(run, stage, step, index)
+                from common.progress import DocProgress
+                # one SLURM array task: its log gets a progress line every PROGRESS_INTERVAL_S seconds
+                with DocProgress(f"{args.stage}/{args.step} task {index}", step.docs_total(run, [index])):
+                    execute_task(run, stage, step, index)
         elif args.cmd == "check":
             from pipeline.check import main as check_main
             return check_main(args.run_dir)

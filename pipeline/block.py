@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from common.progress import tick
 from pipeline.document import Document
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ def _counted(docs: Iterable[Document], stats: BlockStats) -> Iterator[Document]:
         yield d
 
 
+def _ticking(docs: Iterator[Document]) -> Iterator[Document]:
+    for d in docs:
+        tick()
+        yield d
+
+
 def _timed(gen: Iterator[Document], stats: BlockStats) -> Iterator[Document]:
     while True:
         t0 = time.perf_counter()
@@ -83,6 +90,8 @@ def run_blocks(blocks: list[Block], task: "TaskContext") -> dict[str, BlockStats
         task.current_block = stats
         inp = _counted(stream, stats) if stream is not None else None
         stream = _timed(_bind(block, inp, task, stats), stats)
+        if i == 0:
+            stream = _ticking(stream)   # documents read = the step's progress
     for _ in stream or ():
         pass
     for i, block in enumerate(blocks):

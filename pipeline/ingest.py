@@ -230,6 +230,11 @@ class IngestStep(BlockStep):
         return [InputReader(inp, cfg, task.stage_dir / "quarantine" / f"{prefix}.jsonl.zst"),
                 RollingShardWriter(task.stage_dir / "shards", prefix, cfg.docs_per_shard)]
 
+    def run_task(self, task: TaskContext):
+        result = super().run_task(task)
+        result.stats["input"] = self.inputs[task.index].rel   # the audit's per-input-file table
+        return result
+
 
 def stage_inputs(run: RunContext) -> list[InputFile]:
     """The input list is resolved once and recorded, so every task and re-run sees the same list.

@@ -16,6 +16,8 @@ from pipeline.stages import available, check_names, get_runner, get_stage, spec,
 # keys that change how a run executes, not what it produces
 EXECUTION_KEYS = {("run", "workers"), ("run", "executor"), ("run", "stages"), ("run", "run_dir"), ("run", "preset")}
 EXECUTION_SECTIONS = {"slurm"}
+# keys that only change the audit report: recorded in config.json, but a run may change them (no new run dir)
+REPORT_ONLY_KEYS = {"cbrn.audit_labeled", "cbrn.audit_sample"}
 
 
 def _output_fingerprint(d: dict) -> dict:
@@ -39,7 +41,8 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
 
     config.json holds everything that decides the outputs; how the run executes (workers,
     executor, stages, run_dir, the [slurm] section) goes to logs/invocations.jsonl, so outputs and
-    config.json are byte-identical whatever the worker count or executor.
+    config.json are byte-identical whatever the worker count or executor. Report-only keys
+    (REPORT_ONLY_KEYS) are recorded too, but changing them is not a different run.
     """
     run_dir = Path(cfg.run.run_dir)
     try:
@@ -61,7 +64,7 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     resolved = _output_fingerprint(cfg.to_dict())
     if path.is_file():
         old = read_json(path)
-        changed = _diff(_output_fingerprint(old), resolved)
+        changed = [k for k in _diff(_output_fingerprint(old), resolved) if k not in REPORT_ONLY_KEYS]
         if changed:
             raise cfgmod.ConfigError(
                 f"{path} records a run with a different config ({', '.join(changed[:8])}); "

@@ -17,6 +17,7 @@ import orjson
 
 from common.io import atomic_write_json, read_json, sha256_file
 from common.paths import inside
+from common.progress import flush_ticks
 from pipeline.block import run_blocks, stats_of
 from pipeline.context import RunContext, TaskContext
 from pipeline.ledger import Books, LedgerWriter
@@ -40,6 +41,15 @@ class Step:
 
     def run_task(self, task: TaskContext) -> TaskResult:
         raise NotImplementedError
+
+    def docs_total(self, run: RunContext, tasks: list[int]) -> int | None:
+        """How many documents the given tasks will read, when known beforehand (progress shows an ETA)."""
+        return None
+
+
+def shard_docs(shards: list[dict], tasks: list[int]) -> int:
+    """Documents in the shards of the given tasks (one task per shard), from the input stage's stats."""
+    return sum(int(shards[i].get("docs", 0)) for i in tasks)
 
 
 class BlockStep(Step):
@@ -79,6 +89,9 @@ class ShardBlockStep(BlockStep):
 
     def num_tasks(self, run: RunContext) -> int:
         return len(self.shards)
+
+    def docs_total(self, run: RunContext, tasks: list[int]) -> int | None:
+        return shard_docs(self.shards, tasks)
 
     def shard_name(self, task: TaskContext) -> str:
         return self.shards[task.index]["name"]
@@ -176,6 +189,8 @@ def execute_task(run: RunContext, stage: Stage, step: Step, index: int) -> dict:
     except BaseException as e:
         _record_error(error_path, step.name, index, e)
         raise
+    finally:
+        flush_ticks()
     error_path.unlink(missing_ok=True)
     return result.stats
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common import reasons
+from common.progress import tick
 from common.io import atomic_path, atomic_write_bytes, iter_lines, sha256_file
 from pipeline.block import Block
 from pipeline.tokenizer import open_tokenizer, token_byte_lengths, token_dtype
@@ -149,6 +150,7 @@ class TokenWriter(Block):
 
     def _write(self, batch, future, task) -> None:
         encoded = future.result()
+        tick(len(batch))
         builder = self._builder()
         failed = {i: e for i, e in enumerate(encoded) if isinstance(e, Exception)}
         if failed:

@@ -13,10 +13,10 @@ import xxhash
 
 from common.io import atomic_path, atomic_write_bytes, sha256_bytes, sha256_file
 from common.manifest import FORMAT as MANIFEST_FORMAT, TokenizeManifest
-from common.progress import bar
+from common.progress import tick
 from pipeline.block import stats_of
 from pipeline.context import RunContext, TaskContext
-from pipeline.stage import ShardBlockStep, Step, TaskResult, recorded_outputs, shard_path
+from pipeline.stage import ShardBlockStep, Step, TaskResult, recorded_outputs, shard_docs, shard_path
 from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
 from pipeline import tokenizer as tk
 
@@ -55,6 +55,9 @@ class TokenizerStep(Step):
     def num_tasks(self, run):
         return 1
 
+    def docs_total(self, run, tasks):
+        return None if run.config.tokenize.tokenizer else shard_docs(self.shards, range(len(self.shards)))
+
     def run_task(self, task: TaskContext) -> TaskResult:
         cfg = task.config.tokenize
         t0 = time.perf_counter()
@@ -78,21 +81,18 @@ class TokenizerStep(Step):
     def _train(self, task: TaskContext):
         cfg = task.config.tokenize
         threshold = int(cfg.train_sample * 2**64) if cfg.train_sample < 1 else None
-        total = sum(s["docs"] for s in self.shards)
         counts = {"docs": 0, "chars": 0}
 
         def texts():
-            progress = bar(total=total, desc="tokenize/train", unit="doc")
             for s in self.shards:
                 for doc_id, text, _, _ in read_docs(shard_path(task.run, self.input_stage, s["name"])):
-                    progress.update(1)
+                    tick()
                     # a hash of the id, not a random draw: the sample is the same on every run
                     if threshold is not None and xxhash.xxh3_64_intdigest(doc_id.encode("utf-8")) >= threshold:
                         continue
                     counts["docs"] += 1
                     counts["chars"] += len(text)
                     yield text
-            progress.close()
 
         tok = tk.train_bpe(texts(), cfg.vocab_size, cfg.min_frequency)
         got = tok.get_vocab_size(with_added_tokens=True)

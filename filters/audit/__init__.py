@@ -6,6 +6,7 @@ same bytes. See docs/contract.md, "Audit".
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -18,14 +19,44 @@ class AuditFailed(RuntimeError):
     """A check failed (books, inputs, filter identity); raised after the report is written."""
 
 
-def build_report(run_dir, cfg, labeled: str = "", sample: int = 20) -> dict:
-    """Write the report files; returns the audit dict (audit.json's content)."""
+def earlier_labeled(out: Path) -> tuple[str, str | None]:
+    """(labeled set, why it cannot be used) of the evaluation an earlier audit in `out` made, so that
+    re-running the audit (the pipeline's audit stage, say) keeps it instead of silently dropping it."""
+    from common.io import read_json, sha256_file
+    try:
+        ev = read_json(out / "audit.json").get("evaluation") or {}
+    except (OSError, ValueError, AttributeError):
+        return "", None
+    data = ev.get("data")
+    if not data:
+        return "", None
+    if not Path(data).is_file():
+        return data, "the file is no longer there"
+    if sha256_file(data) != ev.get("sha256"):
+        return data, "the file has changed since (its sha256 differs)"
+    return data, None
+
+
+def build_report(run_dir, cfg, labeled: str = "", sample: int = 20, keep_earlier: bool = True) -> dict:
+    """Write the report files; returns the audit dict (audit.json's content). Without `labeled`, the labeled
+    set an earlier audit of this run evaluated is evaluated again (`keep_earlier`), or the report says why not."""
     from filters.audit import collect, plots, render, sections
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     out = run_dir / "audit"
     out.mkdir(parents=True, exist_ok=True)
+    earlier = None
+    if not labeled and keep_earlier:
+        data, why = earlier_labeled(out)
+        if data and why is None:
+            labeled = data
+            print(f"note: evaluating {data} again, as the earlier audit of this run did (--no-labeled to drop it)",
+                  file=sys.stderr)
+        elif data:
+            earlier = {"data": data, "why": why}
     audit = collect.collect(run_dir, cfg, labeled=labeled, sample=sample)
+    if earlier:
+        audit["earlier_evaluation"] = earlier
     images = plots.write_plots(audit, out)
     for stale in out.glob("*.png"):   # a plot of an earlier audit (e.g. with --labeled) must not linger
         if stale.name not in images.values():

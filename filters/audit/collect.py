@@ -82,6 +82,44 @@ def check_flow(acc: dict, problems: list[str]) -> None:
             problems.append(f"{stage}: received {a['stats']['in']} documents but {src} kept {kept}")
 
 
+# ---------------------------------------------------------------- by input file and by source
+
+def origins(run_dir: Path) -> dict:
+    """Documents read, dropped (per stage:reason) and left, per input file; drops per record source field.
+    Read from ingest's task markers (documents read per input file) and the non-kept ledger rows of every
+    data stage, whose detail names the file (`source` or, at ingest, `file`) and the record's source."""
+    by_file: dict[str, dict] = {}
+    by_source: dict[str, dict] = {}
+    inputs_p = run_dir / "ingest" / "inputs.json"
+    rels = [d.get("rel") for d in read_json(inputs_p)] if inputs_p.is_file() else []
+    for p in sorted((run_dir / "ingest" / "_tasks" / "read").glob("*.json")):
+        try:
+            st = read_json(p)["stats"]
+            rel = st.get("input") or rels[int(p.stem)]
+            by_file.setdefault(str(rel), {"read": 0, "drops": {}})["read"] += int(st["books"]["in"])
+        except (KeyError, IndexError, ValueError, TypeError, OSError, orjson.JSONDecodeError):
+            continue
+    import pyarrow.compute as pc
+    for stage in data_stages():
+        t = read_ledger(run_dir / stage)
+        if not t.num_rows:
+            continue
+        t = t.filter(pc.not_equal(t.column("decision"), reasons.KEPT))
+        for reason, raw in zip(t.column("reason").to_pylist(), t.column("detail").to_pylist()):
+            det = _detail(raw)
+            key = f"{stage}: {reason}"
+            f = clip_text(str(det.get("source") or det.get("file") or "—"), 80)
+            d = by_file.setdefault(f, {"read": 0, "drops": {}})["drops"]
+            d[key] = d.get(key, 0) + 1
+            s = by_source.setdefault(clip_text(str(det.get("record_source") or "—"), 80), {})
+            s[key] = s.get(key, 0) + 1
+    for v in by_file.values():
+        v["drops"] = dict(sorted(v["drops"].items()))
+        v["left"] = v["read"] - sum(v["drops"].values())
+    return {"by_file": dict(sorted(by_file.items())),
+            "by_source": {k: dict(sorted(v.items())) for k, v in sorted(by_source.items())}}
+
+
 # ---------------------------------------------------------------- cbrn
 
 def _detail(raw: str) -> dict:
@@ -105,9 +143,24 @@ def doc_row(doc_id: str, reason: str, detail: dict, removed: bool) -> dict:
     if removed:
         row.update(sha256=detail.get("sha256"), source=clip_text(detail.get("source") or "", 80) or None,
                    line=detail.get("line"))
+        w = detail.get("best_window")
+        if isinstance(w, dict):   # a removal without a term: where the classifier was most sure, a few words
+            row["best_window"] = {"score": w.get("score"), "words": w.get("words"),
+                                  "starts": " ".join(str(w.get("starts") or "").split()[:8])[:80]}
     if detail.get("_unparseable"):
         row["note"] = "detail is not valid JSON"
     return row
+
+
+def threshold_rule(row: dict, policy: dict) -> str:
+    """Which of the policy's thresholds applied to a document: named by matching its recorded threshold
+    against the run's policy (one term, strong evidence, no term), with the number of terms."""
+    thr, names = row.get("threshold"), []
+    for key, label in (("threshold", "one term"), ("threshold_strong", "strong evidence"),
+                       ("threshold_without_terms", "no term")):
+        if isinstance(thr, (int, float)) and policy.get(key) == thr:
+            names.append(label)
+    return " / ".join(names) or ("blocklist" if row.get("reason") == reasons.CBRN_BLOCKLIST else "—")
 
 
 def _key(doc_id: str) -> str:
@@ -167,7 +220,9 @@ def cbrn_section(run_dir: Path, sample_n: int) -> dict:
         else:
             errors.append({"id": clip_text(doc_id, 120), "reason": reason,
                            "error": clip_text(_detail(raw).get("error", ""), 80)})
-    sample = sorted((doc_row(i, r, det, True) for i, r, det in _sample(removed, sample_n)),
+    policy = ((stats or {}).get("filter") or {}).get("policy") or {}
+    sample = sorted(({**doc_row(i, r, det, True), "threshold_rule": threshold_rule({"reason": r, **det}, policy)}
+                     for i, r, det in _sample(removed, sample_n)),
                     key=lambda x: (x["reason"], -_score(x), x["id"]))
     # hard negatives: the kept documents closest to removal first
     hard_rows = sorted((doc_row(i, r, det, False) for i, r, det in hard), key=lambda x: (-_score(x), x["id"]))
@@ -291,8 +346,9 @@ def model_calibration(cfg, cbrn: dict) -> dict | None:
     meta = read_json(path)
     if meta.get("model_sha256") != run_sha or not meta.get("levels"):
         return None
-    keep = ("target_recall", "strong_target_recall", "corpus_rate", "cv")
+    keep = ("target_recall", "strong_target_recall", "corpus_rate", "cv", "calib")
     return {"model_metadata": _shown(path), "folds": (meta.get("cv") or {}).get("folds"),
+            "rule": meta.get("calibration"), "positives": (meta.get("cv") or {}).get("positives"),
             "levels": {k: {x: v.get(x) for x in keep} for k, v in meta["levels"].items()},
             "curve": (meta.get("cv") or {}).get("curve")}
 
@@ -308,7 +364,7 @@ def collect(run_dir: Path, cfg, labeled: str = "", sample: int = 20) -> dict:
     if cbrn.get("present"):
         cbrn["calibration"] = model_calibration(cfg, cbrn)
     audit = {"audit_version": AUDIT_VERSION, "run": run_dir.resolve().name,
-             "stages": acc, "cbrn": cbrn, "hashes": hashes(run_dir, cfg, cbrn, problems),
+             "stages": acc, "origins": origins(run_dir), "cbrn": cbrn, "hashes": hashes(run_dir, cfg, cbrn, problems),
              "evaluation": evaluation(cfg, labeled, cbrn, problems) if labeled else None}
     audit["problems"] = problems
     audit["ok"] = not problems

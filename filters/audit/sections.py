@@ -7,6 +7,7 @@ rendered as code with the match highlighted). Escaping happens in render.py, nev
 from __future__ import annotations
 
 from filters.audit.snippets import SNIPPET_WORDS
+from pipeline.stages import data_stages
 
 
 class Snip(str):
@@ -37,6 +38,11 @@ def _terms_cell(row: dict) -> list:
         out.extend(Snip(c) for c in t["context"])
     if row["terms_total"] > len(row["terms"]):
         out.append(f"… {row['terms_total'] - len(row['terms'])} more terms")
+    w = row.get("best_window")
+    if w and not out:
+        out.append(f"(no lexicon term) highest-scoring window: words {w['words'][0]}–{w['words'][1]}, "
+                   f"score {f(w['score'])}, starting")
+        out.append(Snip(f"{w['starts']} …"))
     return out or ["(no lexicon term; classifier score only)"]
 
 
@@ -70,7 +76,37 @@ def accounting(audit: dict) -> list:
                    "input"], rows),
         ("img", "funnel", "documents in and kept per stage"),
         ("img", "removals", "removed and quarantined documents by stage and reason"),
+        *_origin_blocks(audit.get("origins") or {}),
     ]
+
+
+def _origin_blocks(o: dict) -> list:
+    """Where the removals came from: per input file (read, each stage's drops, left) and per source field."""
+    files, sources = o.get("by_file") or {}, o.get("by_source") or {}
+    if not files and not sources:
+        return []
+    keys = {k for v in files.values() for k in v["drops"]} | {k for v in sources.values() for k in v}
+    stages = [st for st in data_stages() if any(k.split(": ")[0] == st for k in keys)]
+
+    def cells(drops: dict) -> list:   # one column per stage: "total (count reason, ...)"
+        out = []
+        for st in stages:
+            mine = {k.split(": ", 1)[1]: v for k, v in drops.items() if k.split(": ")[0] == st}
+            total = sum(mine.values())
+            out.append(f"{n(total)}: " + ", ".join(f"{r} {n(c)}" for r, c in sorted(mine.items())) if total else "")
+        return out
+
+    file_rows = [[f, n(v["read"]), *cells(v["drops"]), n(v["left"]),
+                  f"{100 * (v['read'] - v['left']) / v['read']:.1f}%" if v["read"] else "—"]
+                 for f, v in files.items()]
+    src_rows = [[s_, *cells(v), n(sum(v.values()))] for s_, v in sources.items()]
+    return [("h", 3, "Removals by input file and by source"),
+            ("p", "Each input file: documents read at ingest, what each stage removed or quarantined, by reason "
+                  "(from the ledgers' detail, which names the file), and what is left after the last data stage; "
+                  "then the same drops by the records' own source field (— = not known at that stage, e.g. a "
+                  "line that is not valid JSON). A file that loses far more than the others is worth a look."),
+            ("table", ["input file", "read", *stages, "left", "dropped"], file_rows),
+            ("details", f"by source field ({len(src_rows)})", [("table", ["source", *stages, "total"], src_rows)])]
 
 
 def _filter_blocks(c: dict) -> list:
@@ -120,7 +156,54 @@ def _levels_blocks(c: dict) -> list:
             rows)]
     if cal.get("curve"):
         out.append(("img", "levels", "cross-validated recall and FPR against the threshold, each level's marked"))
+    out += _rationale_blocks(cal, th)
     return out + [("details", f"by source ({len(sources)})", [("table", ["source"] + list(LEVELS), src_rows)])]
+
+
+def wilson(k: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion k / total (sound at 0 and at small counts)."""
+    if not total:
+        return 0.0, 1.0
+    p = k / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * ((p * (1 - p) / total + z * z / (4 * total * total)) ** 0.5) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _rationale_blocks(cal: dict, th: dict) -> list:
+    """How each level's thresholds were chosen, with the cross-validated recall / FPR and their 95 % intervals."""
+    from filters.decide import LEVELS
+    if not cal.get("levels"):
+        return []
+    rows = []
+    for name in LEVELS:
+        lv, t = (cal["levels"].get(name) or {}), th.get(name) or {}
+        cv, calib = lv.get("cv") or {}, lv.get("calib") or {}
+        if not cv:
+            continue
+        tp, fn, fp, tn = (int(cv.get(k, 0)) for k in ("tp", "fn", "fp", "tn"))
+        r_lo, r_hi = wilson(tp, tp + fn)
+        f_lo, f_hi = wilson(fp, fp + tn)
+        no_term = ("none: no removal without a lexicon term" if t.get("threshold_without_terms") is None else
+                   f"{f(t.get('threshold_without_terms'))}: at most {lv.get('corpus_rate')} of "
+                   f"{n(calib.get('documents'))} held-out corpus documents removed without a term "
+                   f"({n(calib.get('no_term_removed'))} were)" if calib else f(t.get("threshold_without_terms")))
+        rows.append([name, f"{f(t.get('threshold'))}: keeps {lv.get('target_recall')} of term-matched positives",
+                     f"{f(t.get('threshold_strong'))}: keeps {lv.get('strong_target_recall')} of positives with "
+                     f"strong evidence", no_term,
+                     f"{f(cv.get('recall'))} [{f(r_lo)}, {f(r_hi)}] ({n(tp)} of {n(tp + fn)})",
+                     f"{f(cv.get('fpr'))} [{f(f_lo)}, {f(f_hi)}] ({n(fp)} of {n(fp + tn)})"])
+    if not rows:
+        return []
+    return [("h", 4, "Why these thresholds"),
+            ("p", f"Chosen on the training data only, never on a test or dev set: {cal.get('folds')}-fold "
+                  "cross-validation gives every training document an out-of-fold score; each threshold is read "
+                  "off those scores at the level's target, and the no-term threshold also from a held-out split of "
+                  "real corpus documents. Recall and FPR are the cross-validated ones, with 95 % Wilson intervals "
+                  "(documents in brackets)."),
+            ("table", ["level", "one term", "strong evidence", "no term", "CV recall [95 % CI]", "CV FPR [95 % CI]"],
+             rows),
+            ("details", "the rule, as the model's metadata records it", [("p", str(cal.get("rule") or "—"))])]
 
 
 def _scores_blocks(c: dict) -> list:
@@ -176,11 +259,13 @@ def cbrn(audit: dict) -> list:
                           "kept docs", "No kept document matched a lexicon term.")
     rule = (f"Context: at most {SNIPPET_WORDS} words either side of each match, re-clipped by the audit; no other "
             "text of a document is shown.")
-    rows = [[r["id"], r["reason"], f"{f(r['score'])} / {f(r['threshold'])}", (r.get("sha256") or "—")[:16],
-             f"{r.get('source') or '—'}:{n(r.get('line'))}", _terms_cell(r)] for r in c["sample"]]
+    rows = [[r["id"], r["reason"], f"{f(r['score'])} / {f(r['threshold'])} ({r.get('threshold_rule', '—')})",
+             (r.get("sha256") or "—")[:16], f"{r.get('source') or '—'}:{n(r.get('line'))}", _terms_cell(r)]
+            for r in c["sample"]]
     out += [("h", 3, "Removed documents (sample)"),
             ("p", f"{c['sample_rule']}. {rule}"),
-            ("table", ["id", "reason", "score / threshold", "sha256", "source:line", "matched terms and context"], rows)
+            ("table", ["id", "reason", "score / threshold (which)", "sha256", "source:line",
+                       "matched terms and context"], rows)
             if rows else ("p", "No document was removed.")]
     hard = c["hard_negatives"]
     rows = [[r["id"], f"{f(r['score'])} / {f(r['threshold'])}", _terms_cell(r)] for r in hard]
@@ -212,6 +297,11 @@ def evaluation(audit: dict) -> list:
     ev = audit.get("evaluation")
     out = [("h", 2, "3. Evaluation on a labeled set")]
     if not ev:
+        gone = audit.get("earlier_evaluation")
+        if gone:
+            return out + [("p", f"NOT EVALUATED AGAIN: an earlier audit of this run evaluated {gone['data']}, but "
+                                f"{gone['why']}. Pass --labeled FILE to evaluate a labeled set, or --no-labeled to "
+                                "go without.")]
         return out + [("p", "No labeled set was given (python -m filters.audit RUN_DIR --labeled FILE, or "
                             "cbrn.audit_labeled in the config).")]
     cs = ev["curves"]["classifier_score"]

@@ -12,11 +12,12 @@ import xxhash
 
 from common import reasons
 from common.io import atomic_write_bytes, canonical_json
+from common.progress import tick
 from pipeline.block import Block
 from pipeline.dedupe.minhash import MinHasher
 from pipeline.shards import read_shard
 from pipeline.context import RunContext, TaskContext
-from pipeline.stage import ShardFilterStep, Step, TaskResult, shard_path
+from pipeline.stage import ShardFilterStep, Step, TaskResult, shard_docs, shard_path
 
 KIND_ID, KIND_EXACT, KIND_BAND0 = 0, 1, 2          # key kinds in the partition files
 EDGE_ID, EDGE_EXACT, EDGE_NEAR = 0, 1, 2            # verified edge kinds
@@ -67,6 +68,9 @@ class SignatureStep(Step):
     def num_tasks(self, run):
         return len(self.shards)
 
+    def docs_total(self, run, tasks):
+        return shard_docs(self.shards, tasks)
+
     def run_task(self, task: TaskContext) -> TaskResult:
         cfg = task.config.dedupe
         name = self.shards[task.index]["name"]
@@ -90,6 +94,7 @@ class SignatureStep(Step):
             exact_hi.append(int.from_bytes(digest[:8], "little"))
             exact_lo.append(int.from_bytes(digest[8:], "little"))
             batch.append(doc.text)
+            tick()
             if len(batch) >= BATCH:
                 flush()
         flush()
@@ -431,10 +436,14 @@ class DecisionFilter(Block):
                 yield doc
                 continue
             decision, reason, ledger_id, detail = dec
+            # where the document came from, as the cbrn stage records it (the audit's per-file tables)
+            src = doc.provenance
+            detail = {**orjson.loads(detail), "source": src.get("file", doc.source), "line": src.get("line"),
+                      "record_source": doc.source}
             if decision == reasons.QUARANTINED:
-                task.quarantine(ledger_id, reason, orjson.loads(detail))
+                task.quarantine(ledger_id, reason, detail)
             else:
-                task.remove(ledger_id, reason, orjson.loads(detail))
+                task.remove(ledger_id, reason, detail)
         if self.decisions:
             raise RuntimeError(f"dedupe decisions name positions beyond the shard: {sorted(self.decisions)[:5]}")
 

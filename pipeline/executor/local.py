@@ -5,7 +5,7 @@ import multiprocessing as mp
 import traceback
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-from common.progress import bar
+from common.progress import DocProgress, attach_doc_counter, new_doc_counter
 from pipeline.executor import Executor
 
 
@@ -33,10 +33,13 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int):
         super().__init__(workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._counter = new_doc_counter()
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            # the workers add the documents they read to one counter this process shows
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=attach_doc_counter, initargs=(self._counter,))
         return self._pool
 
     def close(self) -> None:
@@ -47,8 +50,7 @@ class LocalExecutor(Executor):
     def run_step(self, run, stage, step, tasks: list[int]) -> None:
         if not tasks:
             return
-        progress = bar(total=len(tasks), desc=f"{stage.name}/{step.name}", unit="task")
-        try:
+        with DocProgress(f"{stage.name}/{step.name}", step.docs_total(run, tasks), len(tasks)) as progress:
             if self.workers == 1 or len(tasks) == 1:
                 from pipeline.stage import execute_task
                 for i in tasks:
@@ -56,7 +58,7 @@ class LocalExecutor(Executor):
                         execute_task(run, stage, step, i)
                     except Exception as e:
                         raise TaskFailed(f"{stage.name}/{step.name} task {i} failed: {e}") from e
-                    progress.update(1)
+                    progress.task_done()
                 return
             pool = self._get_pool()
             futures = [pool.submit(_run_one, str(run.run_dir), stage.name, step.name, i) for i in tasks]
@@ -70,6 +72,4 @@ class LocalExecutor(Executor):
                             p.cancel()
                         wait(pending)
                         raise exc
-                    progress.update(1)
-        finally:
-            progress.close()
+                    progress.task_done()

@@ -237,7 +237,7 @@ def _check_markdown(md):
     """Rendered as CommonMark + tables: no tag from the run's strings, and '|' never splits a cell."""
     from markdown_it import MarkdownIt
     out = MarkdownIt("commonmark").enable("table").render(md)
-    assert set(re.findall(r"<(\w+)", out)) <= {"h1", "h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td",
+    assert set(re.findall(r"<(\w+)", out)) <= {"h1", "h2", "h3", "h4", "p", "table", "thead", "tbody", "tr", "th", "td",
                                                "code", "strong", "img", "ul", "li"}
     assert len(re.findall(r"<img ", out)) == md.count("![")
     for table in re.findall(r"<table>.*?</table>", out, re.S):
@@ -338,8 +338,19 @@ def test_evaluation_on_a_labeled_set_without_showing_its_texts(run, tmp_path):
     page = (run_dir / "audit" / "report.html").read_text(encoding="utf-8")
     assert f"<td class=\"nw\">recall</td><td class=\"nw\">{ev['recall']:.4f}</td>" in page
     assert all(r["text"][:60] not in page for r in pick)
-    build_report(run_dir, CbrnConfig())        # without the labeled set, its plot does not linger
+    # re-running the audit without --labeled evaluates the same file again instead of dropping it
+    again = build_report(run_dir, CbrnConfig())
+    assert again["evaluation"]["data"] == str(labeled) and again["evaluation"]["tp"] == ev["tp"]
+    # an explicit opt-out drops it, and its plot does not linger
+    build_report(run_dir, CbrnConfig(), keep_earlier=False)
     assert not (run_dir / "audit" / "evaluation.png").exists()
+    # a labeled set that is gone is not silently forgotten: the report says which and why
+    build_report(run_dir, CbrnConfig(), labeled=str(labeled))
+    labeled.unlink()
+    gone = build_report(run_dir, CbrnConfig())
+    assert gone["evaluation"] is None and gone["earlier_evaluation"] == {"data": str(labeled),
+                                                                       "why": "the file is no longer there"}
+    assert "NOT EVALUATED AGAIN" in (run_dir / "audit" / "report.md").read_text(encoding="utf-8")
 
 
 def test_cli_exit_codes(run, tmp_path):
@@ -397,3 +408,62 @@ def test_clip_finds_a_disguised_match_among_the_documents_own_brackets():
     assert clip(s, ["Ebolavirus", "Ebola"]) == s
     assert clip("[1] the [r1c1n] letters case", ["Ricin"]) == "[1] the [r1c1n] letters case"
     assert clip("[1] the [s\u0430rin] attack", ["Sarin"]).startswith("[1] the [s\u0430rin]")
+
+
+def test_removals_by_input_file_and_by_source(tmp_path):
+    """Per input file: read at ingest, each stage's drops by reason (from the ledger details) and what is
+    left; the same drops by the records' source field; the numbers add up to the stages' books."""
+    texts = [r["text"] for r in read_extra() if r["label"] == 0]     # ordinary text: kept by the filter
+    a = write_jsonl(tmp_path / "a.jsonl", [{"id": "a0", "text": texts[0], "source": "wiki"},
+                                           {"id": "a1", "text": ODD_TEXT, "source": "wiki"}, b"{broken"])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"id": "b0", "text": texts[0], "source": "news"},
+                                           {"id": "b1", "text": texts[1], "source": "news"}])
+    run_dir = tmp_path / "run"
+    run_stages(run_dir, [a, b], stages=("ingest", "dedupe", "cbrn"))
+    audit = build_report(run_dir, CbrnConfig())
+    files = audit["origins"]["by_file"]
+    assert files["a.jsonl"]["read"] == 3 and files["b.jsonl"]["read"] == 2
+    assert files["a.jsonl"]["drops"]["ingest: invalid_json"] == 1
+    assert files["b.jsonl"]["drops"]["dedupe: exact_duplicate"] == 1          # b0 repeats a0
+    assert files["a.jsonl"]["drops"].get("cbrn: cbrn_classifier", 0) + \
+        files["a.jsonl"]["drops"].get("cbrn: cbrn_blocklist", 0) >= 1         # the Schedule 1 text
+    cbrn_kept = read_json(run_dir / "cbrn" / "stats.json")["kept"]
+    assert sum(v["left"] for v in files.values()) == cbrn_kept
+    by_source = audit["origins"]["by_source"]
+    assert by_source["news"] == {"dedupe: exact_duplicate": 1}
+    assert by_source["—"] == {"ingest: invalid_json": 1}                      # not a record: no source field
+    page = (run_dir / "audit" / "report.md").read_text(encoding="utf-8")
+    assert "Removals by input file and by source" in page and "| b.jsonl | 2 |" in page
+
+
+def test_threshold_rationale_with_wilson_intervals(run):
+    """The report says how each level's thresholds were chosen, with cross-validated recall and FPR and
+    95 % Wilson intervals computed from the model metadata's counts."""
+    from filters.audit.sections import wilson
+    lo, hi = wilson(583, 717)
+    assert (round(lo, 4), round(hi, 4)) == (0.7829, 0.8399)          # worked out by hand from the formula
+    assert wilson(0, 817)[0] == 0.0 and 0.004 < wilson(0, 817)[1] < 0.005
+    run_dir, audit = run
+    cv = audit["cbrn"]["calibration"]["levels"]["balanced"]["cv"]
+    r_lo, r_hi = wilson(cv["tp"], cv["tp"] + cv["fn"])
+    page = (run_dir / "audit" / "report.md").read_text(encoding="utf-8")
+    assert "Why these thresholds" in page
+    assert f"{cv['recall']:.4f} \\[{r_lo:.4f}, {r_hi:.4f}\\] ({cv['tp']:,} of {cv['tp'] + cv['fn']:,})" in page
+
+
+def test_a_removal_without_a_term_shows_its_best_window_and_which_threshold_applied():
+    """A classifier-only removal: the report row names the no-term threshold and shows the highest-scoring
+    window's word range and at most 8 of its words (even from a tampered ledger that stored more)."""
+    from filters.audit.collect import doc_row, threshold_rule
+    from filters.audit.sections import _terms_cell
+    policy = {"threshold": 0.19, "threshold_strong": 0.03, "threshold_without_terms": 0.9998}
+    many = " ".join(f"w{i}" for i in range(40))
+    det = {"score": 0.99991, "threshold": 0.9998, "n_terms": 0, "source": "f.jsonl", "line": 3,
+           "best_window": {"score": 0.99991, "words": [120, 240], "starts": many}}
+    row = doc_row("x", R.CBRN_CLASSIFIER, det, True)
+    assert row["best_window"]["starts"] == "w0 w1 w2 w3 w4 w5 w6 w7"
+    cell = _terms_cell(row)
+    assert "words 120–240" in cell[0] and cell[1] == "w0 w1 w2 w3 w4 w5 w6 w7 …"
+    assert threshold_rule({"reason": R.CBRN_CLASSIFIER, **det}, policy) == "no term"
+    assert threshold_rule({"reason": R.CBRN_CLASSIFIER, "threshold": 0.03}, policy) == "strong evidence"
+    assert threshold_rule({"reason": R.CBRN_BLOCKLIST}, policy) == "blocklist"

@@ -42,8 +42,10 @@ def test_exact_duplicates_across_files_keep_the_first(tmp_path, real_docs):
     run = tmp_path / "run"
     run_stages(run, [src], stages=("ingest", "dedupe"), dedupe={"partitions": 3})
     removed = _removed(run)
-    assert removed == {"b1": (R.EXACT_DUPLICATE, {"duplicate_of": "a2"}),
-                       "b2": (R.EXACT_DUPLICATE, {"duplicate_of": "a1"})}
+    # the detail names the removed document's own file and line (the audit's per-file table)
+    where = {"source": "b.jsonl", "record_source": "b.jsonl"}
+    assert removed == {"b1": (R.EXACT_DUPLICATE, {"duplicate_of": "a2", "line": 1, **where}),
+                       "b2": (R.EXACT_DUPLICATE, {"duplicate_of": "a1", "line": 2, **where})}
     assert_books(stats(run, "dedupe"))
 
 
@@ -83,7 +85,8 @@ def test_documents_shorter_than_a_shingle_are_deduplicated(tmp_path):
     run = tmp_path / "run"
     run_stages(run, [src], stages=("ingest", "dedupe"))
     removed = _removed(run)
-    assert removed == {"s2": (R.NEAR_DUPLICATE, {"duplicate_of": "s1", "cluster": 0, "jaccard_est": 1.0})}
+    assert removed == {"s2": (R.NEAR_DUPLICATE, {"duplicate_of": "s1", "cluster": 0, "jaccard_est": 1.0,
+                                                 "source": "s.jsonl", "line": 2, "record_source": "s.jsonl"})}
 
 
 def test_a_shared_long_boilerplate_prefix_does_not_merge_documents(tmp_path, real_docs):
@@ -108,6 +111,7 @@ def test_an_id_used_in_two_files_is_quarantined_once(tmp_path):
     rows = [r for r in ledger_rows(run, "dedupe") if r["decision"] == R.QUARANTINED]
     assert len(rows) == 1
     assert rows[0]["reason"] == R.DUPLICATE_ID and rows[0]["id"] == "b.jsonl:1"
-    assert orjson.loads(rows[0]["detail"]) == {"id": "same", "first": "a.jsonl:1"}
+    assert orjson.loads(rows[0]["detail"]) == {"id": "same", "first": "a.jsonl:1", "source": "b.jsonl", "line": 1,
+                                              "record_source": "b.jsonl"}
     kept = [d for p in (run / "dedupe" / "shards").glob("*.zst") for d in read_shard(p)]
     assert [d.text for d in kept] == ["first text about apples"]

@@ -71,6 +71,21 @@ def test_rerun_with_a_different_config_is_refused(tmp_path):
         run_stages(run, [src], dedupe={"bands": 3})
 
 
+def test_report_only_settings_are_not_part_of_the_run_identity(tmp_path):
+    """cbrn.audit_sample / audit_labeled change only the audit report: a run may change them (config.json
+    records the new values), while a setting that changes outputs is still refused."""
+    from common.io import read_json
+    run = tmp_path / "r"
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "hello there"}\n')
+    run_stages(run, [src], cbrn={"audit_sample": 5})
+    run_stages(run, [src], cbrn={"audit_sample": 7, "audit_labeled": str(src)})
+    assert read_json(run / "config.json")["cbrn"]["audit_sample"] == 7
+    with pytest.raises(ConfigError, match=r"cbrn.threshold") as e:
+        run_stages(run, [src], cbrn={"audit_sample": 9, "threshold": 0.5})
+    assert "audit_sample" not in str(e.value)
+
+
 def test_books_and_ledger_rows_agree_for_every_stage(tmp_path):
     from pipeline.ledger import books_from_ledger
     from tests.pipeline.helpers import stats
