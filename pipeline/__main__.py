@@ -77,7 +77,14 @@ def main(argv=None) -> int:
     p_tok = sub.add_parser("tokenizer", help="train a tokenizer or convert a tiktoken file (pipeline/tokenizer_cli.py)")
     from pipeline.tokenizer_cli import add_arguments as add_tokenizer_arguments
     add_tokenizer_arguments(p_tok)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        import os
+        hint = ""
+        if any(os.path.exists(e) for e in extra):   # the shell expanded an unquoted glob after --input
+            hint = (" (these look like files: did the shell expand an unquoted glob? quote the pattern, "
+                    "--input 'data/*.jsonl', or give --input once per file)")
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
 
     try:
         if args.cmd == "run":

@@ -57,3 +57,14 @@ def test_an_input_typo_leaves_nothing_behind(tmp_path):
     proc = run_cli("-m", "pipeline", "run", "--preset", "tiny", "--run-dir", run, "--input", tmp_path / "nope-*.jsonl",
                    check=False)
     assert proc.returncode == 2 and "no file matches" in proc.stderr and not run.exists()
+
+
+def test_an_unquoted_glob_gets_a_hint(tmp_path):
+    """`--input data/*.jsonl` unquoted: the shell passes several files, argparse sees extra arguments; the
+    error says what probably happened and how to write it, and nothing is written."""
+    a = write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "text": "one"}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"id": "b", "text": "two"}])
+    proc = run_cli("-m", "pipeline", "run", "--run-dir", tmp_path / "run", "--input", a, b, check=False)
+    assert proc.returncode == 2
+    assert f"unrecognized arguments: {b}" in proc.stderr and "quote the pattern" in proc.stderr
+    assert not (tmp_path / "run").exists()
