@@ -5,7 +5,8 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).parent
 EXTRA_FILES = ("extra_pos.txt", "extra_neg.txt", "extra_pos2.txt", "extra_neg2.txt", "extra_registers.txt",
-               "extra_chemical.txt", "extra_radiological.txt", "extra_biological.txt", "extra_nuclear.txt")
+               "extra_chemical.txt", "extra_radiological.txt", "extra_biological.txt", "extra_nuclear.txt",
+               "extra_glossary.txt")
 
 
 def read_extra(paths=None) -> list[dict]:
