@@ -15,7 +15,7 @@ from common.config import ConfigError
 from common.io import ZstdLineWriter, canonical_json
 from pipeline.block import Block, stats_of
 from pipeline.document import Document
-from pipeline.readers import InputFile, iter_records, resolve_inputs
+from pipeline.readers import InputFile, iter_records, plan_parts, resolve_inputs
 from pipeline.context import RunContext, TaskContext
 from pipeline.stage import BlockStep, Stage, merge_block_stats, merge_books
 
@@ -31,6 +31,11 @@ class IngestConfig:
     max_text_bytes: int = 4_000_000
     unicode_normalization: str = "NFC"
     docs_per_shard: int = 50_000
+    # a big input file is read by several tasks: parts of about split_bytes (of decompressed JSON lines or
+    # parquet data), at most max_parts_per_file per file; 0 = one task per file. Part of the run's identity
+    # (shard names follow the parts), never of the worker count.
+    split_bytes: int = 8 << 20
+    max_parts_per_file: int = 64
 
     def validate(self) -> None:
         if self.unicode_normalization not in NORMALIZATIONS:
@@ -40,6 +45,8 @@ class IngestConfig:
             raise ConfigError("ingest.max_text_bytes: must be >= 1")
         if self.docs_per_shard < 1:
             raise ConfigError("ingest.docs_per_shard: must be >= 1")
+        if self.split_bytes < 0 or self.max_parts_per_file < 1:
+            raise ConfigError("ingest.split_bytes must be >= 0 (0 = no split) and ingest.max_parts_per_file >= 1")
         for name in ("text_field", "id_field"):
             if not getattr(self, name):
                 raise ConfigError(f"ingest.{name}: must not be empty")
@@ -73,10 +80,11 @@ class InputReader(Block):
 
     name = "input_reader"
 
-    def __init__(self, inp: InputFile, cfg: IngestConfig, quarantine_path):
+    def __init__(self, inp: InputFile, cfg: IngestConfig, quarantine_path, part: tuple | None = None):
         self.inp = inp
         self.cfg = cfg
         self.quarantine_path = quarantine_path
+        self.part = part            # (start, end, first_line) of a split file, None = the whole file
         self.normalized_changed = 0
 
     def run(self, docs, task: TaskContext) -> Iterator[Document]:
@@ -93,7 +101,7 @@ class InputReader(Block):
                 qw.write_line(canonical_json({"id": pos_id, "reason": reason, **detail,
                                               **_raw_for_quarantine(raw, obj)}))
 
-            for rec in iter_records(inp):
+            for rec in iter_records(inp, part=self.part):
                 if rec.error:
                     quarantine(rec.line, rec.error, rec.message, raw=rec.raw)
                     continue
@@ -143,6 +151,7 @@ class InputReader(Block):
                     continue
                 doc_id = own_id if own_id is not None else f"{inp.rel}:{rec.line}"
                 if doc_id in seen_ids:
+                    # within the task's part; across files or parts of a split file the dedupe stage checks
                     quarantine(rec.line, reasons.DUPLICATE_ID, f"id {doc_id!r} already used earlier in this file",
                                raw=rec.raw, obj=obj, own_id=own_id)
                     continue
@@ -215,24 +224,30 @@ class RollingShardWriter(Block):
 
 
 class IngestStep(BlockStep):
+    """One task per part of an input file (a small file is one part), in input order."""
+
     name = "read"
 
     def __init__(self, inputs: list[InputFile]):
         self.inputs = inputs
+        self.tasks = [(inp, part) for inp in inputs for part in (inp.parts or (None,))]
 
     def num_tasks(self, run: RunContext) -> int:
-        return len(self.inputs)
+        return len(self.tasks)
 
     def blocks(self, task: TaskContext) -> list[Block]:
         cfg: IngestConfig = task.config.ingest
-        inp = self.inputs[task.index]
+        inp, part = self.tasks[task.index]
         prefix = f"{task.index:05d}"
-        return [InputReader(inp, cfg, task.stage_dir / "quarantine" / f"{prefix}.jsonl.zst"),
+        return [InputReader(inp, cfg, task.stage_dir / "quarantine" / f"{prefix}.jsonl.zst", part),
                 RollingShardWriter(task.stage_dir / "shards", prefix, cfg.docs_per_shard)]
 
     def run_task(self, task: TaskContext):
         result = super().run_task(task)
-        result.stats["input"] = self.inputs[task.index].rel   # the audit's per-input-file table
+        inp, part = self.tasks[task.index]
+        result.stats["input"] = inp.rel   # the audit's per-input-file table
+        if part is not None:
+            result.stats["part"] = list(part)
         return result
 
 
@@ -247,7 +262,8 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
     root = os.path.abspath(run.run_dir)
 
     def load() -> list[InputFile]:
-        return [InputFile(**{**d, "path": os.path.join(root, d["path"]) if not os.path.isabs(d["path"]) else d["path"]})
+        return [InputFile(**{**d, "path": os.path.join(root, d["path"]) if not os.path.isabs(d["path"]) else d["path"],
+                             "parts": tuple(tuple(p) for p in d.get("parts") or ())})
                 for d in read_json(path)]
 
     if path.is_file():
@@ -260,11 +276,17 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
         print(f"note: no --input given: ingesting the built-in demo corpus ({patterns[0]}); pass --input PATH "
               f"(file, directory or glob) for your own data", file=sys.stderr)
     recorded = []
+    cfg: IngestConfig = run.config.ingest
     for i in resolve_inputs(patterns):
         p = i.path
         if os.path.commonpath([p, root]) == root:
             p = os.path.relpath(p, root)
-        recorded.append({**vars(i), "path": p})
+        parts = plan_parts(i, cfg.split_bytes, cfg.max_parts_per_file)   # recorded: every task reads the same plan
+        if parts:
+            import sys
+            print(f"[ingest] {i.rel}: read by {len(parts)} tasks (ingest.split_bytes={cfg.split_bytes})",
+                  file=sys.stderr)
+        recorded.append({**vars(i), "path": p, "parts": [list(x) for x in parts]})
     atomic_write_json(path, recorded)
     return load()
 
@@ -284,6 +306,6 @@ class IngestStage(Stage):
             shards.extend(stats_of(t["blocks"], "shard_writer").get("shards", []))
         blocks = merge_block_stats([{"blocks": {k: {kk: vv for kk, vv in v.items() if kk != "shards"}
                                                 for k, v in t["blocks"].items()}} for t in tasks])
-        return {**books.to_dict(), "input_stage": None, "inputs": len(tasks),
+        return {**books.to_dict(), "input_stage": None, "inputs": len(stage_inputs(run)), "tasks": len(tasks),
                 "unicode_normalization": run.config.ingest.unicode_normalization,
                 "shards": shards, "blocks": blocks}

@@ -34,6 +34,96 @@ class InputFile:
     path: str     # as resolved on disk
     rel: str      # stable name used in ids and provenance
     kind: str     # jsonl | parquet | hf
+    # the file split into parts read by separate ingest tasks, each (start, end, first_line): JSON lines by
+    # byte offsets into the (decompressed) stream, end -1 = to the end; parquet by row groups [start, end).
+    # Empty = the whole file is one part.
+    parts: tuple = ()
+
+
+PLAN_CHUNK = 1 << 20
+
+
+def plan_parts(inp: InputFile, split_bytes: int, max_parts: int) -> tuple:
+    """Where to cut a big input so that several tasks read it: a deterministic function of the file's bytes
+    and the two settings only (never of the worker count), so outputs do not depend on how many run.
+    JSON lines are cut at line starts (found in one pass that counts lines, so each part knows its first
+    line number and ids/provenance equal an unsplit read); parquet at row-group boundaries. A damaged
+    compressed stream ends the plan where it breaks: the last part reads on and reports the damage."""
+    if split_bytes <= 0 or max_parts <= 1:
+        return ()
+    if inp.kind == "jsonl":
+        return _plan_jsonl(inp.path, split_bytes, max_parts)
+    if inp.kind == "parquet":
+        return _plan_parquet(inp.path, split_bytes, max_parts)
+    return ()
+
+
+def _n_parts(total: int, split_bytes: int, max_parts: int) -> int:
+    return max(1, min(max_parts, -(-total // split_bytes)))
+
+
+def _plan_jsonl(path: str, split_bytes: int, max_parts: int) -> tuple:
+    from common.io import compression_of
+    size = os.path.getsize(path)
+    # a compressed file must be decompressed to find its lines: only worth it when it is surely big
+    if size <= (split_bytes if compression_of(path) == "none" else split_bytes // 8):
+        return ()
+    marks = []   # per chunk read: (offset, newlines before it, offset of its first newline or -1)
+    off = lines = 0
+    try:
+        with open_binary_read(path) as fh:
+            while True:
+                try:
+                    chunk = fh.read(max(4096, min(PLAN_CHUNK, split_bytes // 8)))   # cuts land within 1/8 part
+                except (EOFError, OSError, zstandard.ZstdError, zlib.error):
+                    break
+                if not chunk:
+                    break
+                nl = chunk.find(b"\n")
+                marks.append((off, lines, off + nl if nl >= 0 else -1))
+                lines += chunk.count(b"\n")
+                off += len(chunk)
+    except OSError:
+        return ()
+    n = _n_parts(off, split_bytes, max_parts)
+    if n <= 1:
+        return ()
+    cuts, j = [], 0
+    for k in range(1, n):
+        target = k * off // n
+        while j < len(marks) and (marks[j][0] < target or marks[j][2] < 0):
+            j += 1      # the first chunk at or after the target that holds a newline
+        if j == len(marks):
+            break
+        start, first_line = marks[j][2] + 1, marks[j][1] + 2   # the line after that chunk's first newline
+        if start < off and (not cuts or start > cuts[-1][0]):
+            cuts.append((start, first_line))
+        j += 1
+    bounds = [(0, 1)] + cuts
+    return tuple((s, bounds[i + 1][0] if i + 1 < len(bounds) else -1, fl) for i, (s, fl) in enumerate(bounds))
+
+
+def _plan_parquet(path: str, split_bytes: int, max_parts: int) -> tuple:
+    import pyarrow.parquet as pq
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:
+        return ()   # the reader reports an unreadable file
+    groups = [(meta.row_group(i).num_rows, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
+    total = sum(b for _, b in groups)
+    n = _n_parts(total, split_bytes, max_parts)
+    if n <= 1 or len(groups) <= 1:
+        return ()
+    parts, start, rows, acc = [], 0, 0, 0
+    first_row = 1
+    for i, (nrows, nbytes) in enumerate(groups):
+        acc += nbytes
+        rows += nrows
+        if acc >= total * (len(parts) + 1) / n and i + 1 < len(groups):
+            parts.append((start, i + 1, first_row))
+            start, first_row = i + 1, rows + 1
+    parts.append((start, len(groups), first_row))
+    return tuple(parts) if len(parts) > 1 else ()
 
 
 @dataclass
@@ -110,11 +200,12 @@ def resolve_inputs(patterns: list[str]) -> list[InputFile]:
 
 # ---------------------------------------------------------------- record iterators
 
-def iter_records(inp: InputFile, chunk_size: int = 1 << 20) -> Iterator[RawRecord]:
+def iter_records(inp: InputFile, chunk_size: int = 1 << 20, part: tuple | None = None) -> Iterator[RawRecord]:
+    """The records of a file, or of one part of it (`part` from `inp.parts`, numbered as in the whole file)."""
     if inp.kind == "jsonl":
-        yield from _iter_jsonl(inp.path, chunk_size)
+        yield from _iter_jsonl(inp.path, chunk_size, *(part or (0, -1, 1)))
     elif inp.kind == "parquet":
-        yield from _iter_parquet(inp.path)
+        yield from _iter_parquet(inp.path, *(part or (0, -1, 1)))
     elif inp.kind == "hf":
         yield from _iter_hf(inp.path)
     else:
@@ -137,18 +228,31 @@ def _decode_line(lineno: int, line: bytes) -> RawRecord:
         return RawRecord(lineno, raw=line, error=reasons.INVALID_JSON, message=str(e)[:200])
 
 
-def _iter_jsonl(path: str, chunk_size: int) -> Iterator[RawRecord]:
-    lineno = 0
+def _iter_jsonl(path: str, chunk_size: int, start: int = 0, end: int = -1, first_line: int = 1) -> Iterator[RawRecord]:
+    lineno = first_line - 1
     splitter = LineSplitter()   # linear in a line's length, however long (a 100 MB line)
     try:
         fh = open_binary_read(path)
     except OSError as e:
-        yield RawRecord(1, error=reasons.UNREADABLE_INPUT, message=f"cannot open: {e}")
+        yield RawRecord(first_line, error=reasons.UNREADABLE_INPUT, message=f"cannot open: {e}")
         return
+    left = end - start if end >= 0 else None    # bytes of this part (it ends right after a newline)
     with fh:
-        while True:
+        if start:
+            if fh.seekable():
+                fh.seek(start)
+            else:   # a compressed stream: decompress and drop what earlier parts read
+                skip = start
+                while skip:
+                    got = fh.read(min(chunk_size, skip))
+                    if not got:
+                        break
+                    skip -= len(got)
+        while left is None or left > 0:
             try:
-                chunk = fh.read(chunk_size)
+                chunk = fh.read(chunk_size if left is None else min(chunk_size, left))
+                if left is not None:
+                    left -= len(chunk)
             except (EOFError, OSError, zstandard.ZstdError, zlib.error) as e:
                 # the stream is damaged: what was decoded so far counts, the tail is quarantined
                 yield RawRecord(lineno + 1, raw=splitter.rest(), error=reasons.TRUNCATED_INPUT,
@@ -164,16 +268,17 @@ def _iter_jsonl(path: str, chunk_size: int) -> Iterator[RawRecord]:
         yield _decode_line(lineno + 1, tail)
 
 
-def _iter_parquet(path: str) -> Iterator[RawRecord]:
+def _iter_parquet(path: str, start: int = 0, end: int = -1, first_row: int = 1) -> Iterator[RawRecord]:
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
     except Exception as e:
-        yield RawRecord(1, error=reasons.UNREADABLE_INPUT, message=f"not a readable parquet file: {e}"[:300])
+        yield RawRecord(first_row, error=reasons.UNREADABLE_INPUT, message=f"not a readable parquet file: {e}"[:300])
         return
-    row = 0
+    row = first_row - 1
+    groups = None if (start, end) == (0, -1) else list(range(start, end))
     try:
-        for batch in pf.iter_batches(batch_size=4096):
+        for batch in pf.iter_batches(batch_size=4096, row_groups=groups):
             for rec in batch.to_pylist():
                 row += 1
                 yield RawRecord(row, obj=rec)
