@@ -67,6 +67,7 @@ class TreeSampler:
         self.hz = os.sysconf("SC_CLK_TCK")
         self.root = os.getpid()
         self.peak_rss = self.peak_pss = 0
+        self.peak_process_rss = 0   # the largest RSS any one process of the tree reached
         self._stage_rss = self._stage_pss = 0
         self._cpu: dict[tuple[int, int], int] = {}  # (pid, starttime) -> utime+stime ticks, last seen
         self._cpu_base: dict[tuple[int, int], int] = {}
@@ -100,12 +101,14 @@ class TreeSampler:
         return out
 
     def sample(self) -> None:
-        rss = pss = 0
+        rss = pss = one = 0
         procs = self._tree()
         for pid, _, _ in procs:
             try:
                 with open(f"/proc/{pid}/statm") as f:
-                    rss += int(f.read().split()[1]) * self.page
+                    r = int(f.read().split()[1]) * self.page
+                    rss += r
+                    one = max(one, r)
             except OSError:
                 continue
             try:
@@ -120,6 +123,7 @@ class TreeSampler:
             for pid, start, ticks in procs:
                 self._cpu[(pid, start)] = ticks
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            self.peak_process_rss = max(self.peak_process_rss, one)
             self._stage_rss, self._stage_pss = max(self._stage_rss, rss), max(self._stage_pss, pss)
 
     def _loop(self) -> None:
