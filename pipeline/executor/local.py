@@ -51,7 +51,9 @@ class LocalExecutor(Executor):
         if not tasks:
             return
         with DocProgress(f"{stage.name}/{step.name}", step.docs_total(run, tasks), len(tasks)) as progress:
-            if self.workers == 1 or len(tasks) == 1:
+            # one task runs here unless the workers are up: they have imported what the step needs (numba,
+            # pyarrow, ...) in an earlier step, which this process would pay for again (~0.4 s for clusters)
+            if self.workers == 1 or (len(tasks) == 1 and self._pool is None):
                 from pipeline.stage import execute_task
                 for i in tasks:
                     try:
