@@ -61,11 +61,11 @@ class TreeSampler:
     (forkserver workers are grandchildren, which getrusage(RUSAGE_CHILDREN) misses).
     """
 
-    def __init__(self, interval: float = 0.2):
+    def __init__(self, interval: float = 0.2, root: int | None = None):
         self.interval = interval
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.hz = os.sysconf("SC_CLK_TCK")
-        self.root = os.getpid()
+        self.root = os.getpid() if root is None else root   # a child: the tree of the measured command only
         self.peak_rss = self.peak_pss = 0
         self.peak_process_rss = 0   # the largest RSS any one process of the tree reached
         self._stage_rss = self._stage_pss = 0

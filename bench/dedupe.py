@@ -77,15 +77,19 @@ def run_ours(inputs: list[str], work: Path, workers: int, bands: int, rows: int,
              label: str = "", keep_work: bool = False) -> dict:
     run = work / f"ours{label}-{bands}x{rows}-{threshold}"
     shutil.rmtree(run, ignore_errors=True)
-    sampler = TreeSampler().start()
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "pipeline", "run", "--run-dir", str(run), "--stages", "ingest,dedupe",
            "--workers", str(workers), *[a for i in inputs for a in ("--input", i)],
            "--set", f"dedupe.bands={bands}", "--set", f"dedupe.rows={rows}", "--set", f"dedupe.threshold={threshold}"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_PROGRESS": "1"}
-    subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # memory of the pipeline's process tree only (this process holds the ground truth and texts)
+    sampler = TreeSampler(root=proc.pid).start()
+    _, err = proc.communicate()
     wall = time.perf_counter() - t0
     sampler.stop()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')[-3000:]}")
     from common.io import read_json
     from pipeline.ledger import read_ledger
     t = read_ledger(run / "dedupe")
@@ -241,8 +245,9 @@ def scale_main(args) -> int:
         summ = build(corpus, out, n)
         print(f"corpus of {n:,} documents ready in {time.perf_counter() - t0:.0f} s: {summ}", flush=True)
         truth = load_ground_truth(out / "ground_truth.json.gz")["injected"]
+        similar = similar_near_pairs(sorted(out.glob("part-*.jsonl.zst")), truth)
         peer = out if n <= args.peer_max and not args.skip_peer else None
-        r, e = bench_one(f"synth-{n}", [str(out / "part-*.jsonl.zst")], peer, truth, None, None, n,
+        r, e = bench_one(f"synth-{n}", [str(out / "part-*.jsonl.zst")], peer, truth, similar, None, n,
                          summ["text_mb"], [(d.bands, d.rows, d.threshold)], args, work)
         rows += r
         entries.append(e)
