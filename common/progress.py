@@ -103,7 +103,8 @@ class DocProgress:
         self.tasks_done += 1
 
     def done(self) -> int:
-        flush_ticks()
+        # no flush here: the reporting thread calls this, and ticks of this process are flushed by the
+        # thread that made them (every 512, at each task's end, on exit)
         return docs_done() - self._start_count
 
     def _loop(self) -> None:
@@ -140,6 +141,7 @@ class DocProgress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        flush_ticks()
         if self._printed and exc[0] is None:   # a log that saw the step going also sees it end
             print(self.line() + " (done)", file=sys.stderr, flush=True)
         if self._bar is not None:

@@ -153,8 +153,8 @@ def doc_row(doc_id: str, reason: str, detail: dict, removed: bool) -> dict:
 
 
 def threshold_rule(row: dict, policy: dict) -> str:
-    """Which of the policy's thresholds applied to a document: named by matching its recorded threshold
-    against the run's policy (one term, strong evidence, no term), with the number of terms."""
+    """Which of the policy's thresholds applied to a document, named by matching its recorded threshold
+    against the run's policy (one term, strong evidence, no term; equal values name both)."""
     thr, names = row.get("threshold"), []
     for key, label in (("threshold", "one term"), ("threshold_strong", "strong evidence"),
                        ("threshold_without_terms", "no term")):
@@ -348,7 +348,7 @@ def model_calibration(cfg, cbrn: dict) -> dict | None:
         return None
     keep = ("target_recall", "strong_target_recall", "corpus_rate", "cv", "calib")
     return {"model_metadata": _shown(path), "folds": (meta.get("cv") or {}).get("folds"),
-            "rule": meta.get("calibration"), "positives": (meta.get("cv") or {}).get("positives"),
+            "rule": meta.get("calibration"),
             "levels": {k: {x: v.get(x) for x in keep} for k, v in meta["levels"].items()},
             "curve": (meta.get("cv") or {}).get("curve")}
 
