@@ -208,6 +208,7 @@ def bench_one(label: str, inputs: list[str], peer_input, truth: dict, similar, u
 # the steps of our dedupe that split into tasks that need nothing from each other (signatures: per
 # shard; buckets: per band partition; filter: per shard) and the one that does not (clusters: one task)
 PARALLEL_STEPS = ("signatures", "buckets", "filter")
+FIXED_TASK_STEPS = ("buckets",)   # its task count is a setting (dedupe.partitions), not the data's size
 
 
 def projection(entry: dict, workers: int, docs: float = 1e9, nodes: int = 100, cores: int = 64) -> dict:
@@ -220,8 +221,12 @@ def projection(entry: dict, workers: int, docs: float = 1e9, nodes: int = 100, c
         parallel = name != "clusters"
         used = min(workers, st.get("tasks") or workers) if parallel else 1
         per_doc = st["wall_s"] * used / n                  # core-seconds per document
-        secs = per_doc * docs / (nodes * cores if parallel else 1)
-        out[name] = {"core_s_per_doc": per_doc, "parallel": parallel, "projected_s": round(secs)}
+        # per-part and per-shard steps grow their task count with the data; buckets has dedupe.partitions
+        # tasks whatever the size, clusters one
+        width = 1 if not parallel else min(nodes * cores, st["tasks"]) if name in FIXED_TASK_STEPS else nodes * cores
+        secs = per_doc * docs / width
+        out[name] = {"core_s_per_doc": per_doc, "parallel": parallel, "tasks_at_scale": width,
+                     "projected_s": round(secs)}
         total += secs
     bytes_per_doc = e["work_bytes_per_doc"]
     return {"docs": docs, "nodes": nodes, "cores_per_node": cores, "steps": out, "total_s": round(total),
@@ -255,7 +260,7 @@ def scale_main(args) -> int:
     from common.progress import print_table
     print()
     print_table(rows, title=f"dedupe at scale ({args.workers} workers; datatrove up to {args.peer_max:,} docs)")
-    print_table([{"step": k, "parallel": "yes" if v["parallel"] else "NO (one task)",
+    print_table([{"step": k, "parallel": "yes" if v["parallel"] else "NO (one task)", "tasks": v["tasks_at_scale"],
                   "core-s/doc": f"{v['core_s_per_doc']:.2e}", "projected": f"{v['projected_s']:,} s"}
                  for k, v in proj["steps"].items()],
                 title=f"\nprojection to {proj['docs']:.0e} docs on {proj['nodes']} nodes x {proj['cores_per_node']} cores "

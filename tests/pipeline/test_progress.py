@@ -38,6 +38,7 @@ def test_progress_line_without_a_known_total_uses_tasks(monkeypatch):
     with progress.DocProgress("ingest/read", None, tasks=4) as p:
         assert p.line() == "[progress] ingest/read: 0/4 tasks, ETA unknown"
         progress.tick(3)
+        progress.flush_ticks()                   # what a task's end does
         p.task_done()
         line = p.line()
     assert line.startswith("[progress] ingest/read: 1/4 tasks, 3 docs, ") and "docs/s, ETA 0:" in line, line

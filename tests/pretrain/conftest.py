@@ -97,8 +97,13 @@ def train_cmd(nproc: int, *args) -> list[str]:
 
 
 def run_train(nproc: int, *args, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(train_cmd(nproc, *args), cwd=REPO, env=train_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    for _ in range(2):
+        proc = subprocess.run(train_cmd(nproc, *args), cwd=REPO, env=train_env(), capture_output=True, text=True,
+                              timeout=timeout)
+        # the free port the launcher picked was taken before torchrun bound it (another test process got it
+        # in between): nothing ran yet, so run again on a new port
+        if not (proc.returncode and "EADDRINUSE" in proc.stderr):
+            break
     if check and proc.returncode != 0:
         raise AssertionError(f"trainer failed ({proc.returncode}): {args}\nstdout:\n{proc.stdout[-3000:]}\n"
                              f"stderr:\n{proc.stderr[-5000:]}")
