@@ -97,12 +97,12 @@ def run_ours(inputs: list[str], work: Path, workers: int, bands: int, rows: int,
     timing = {s: read_json(run / s / "timing.json") for s in ("ingest", "dedupe")}
     work_bytes = {d.name: sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
                   for d in (run / "dedupe" / "work").iterdir() if d.is_dir()}
-    tasks = {s: read_json(run / s / "stats.json").get("tasks") for s in ("ingest",)}
+    ingest_tasks = read_json(run / "ingest" / "stats.json").get("tasks")
     if not keep_work:
         shutil.rmtree(run, ignore_errors=True)
     return {"tool": "ours", "bands": bands, "rows": rows, "threshold": threshold, "wall_s": wall,
             "peak_rss_mb": sampler.peak_rss / 2**20, "peak_process_rss_mb": sampler.peak_process_rss / 2**20,
-            "timing": timing, "removed_ids": removed, "work_bytes": work_bytes, "ingest_tasks": tasks["ingest"]}
+            "timing": timing, "removed_ids": removed, "work_bytes": work_bytes, "ingest_tasks": ingest_tasks}
 
 
 def run_peer(input_dir: Path | str, work: Path, workers: int, bands: int, rows: int) -> dict:
@@ -205,9 +205,7 @@ def bench_one(label: str, inputs: list[str], peer_input, truth: dict, similar, u
     return rows, entry
 
 
-# the steps of our dedupe that split into tasks that need nothing from each other (signatures: per
-# shard; buckets: per band partition; filter: per shard) and the one that does not (clusters: one task)
-PARALLEL_STEPS = ("signatures", "buckets", "filter")
+# every step but clusters (one task) splits into independent tasks; buckets into a set number of them
 FIXED_TASK_STEPS = ("buckets",)   # its task count is a setting (dedupe.partitions), not the data's size
 
 

@@ -59,17 +59,16 @@ class CbrnBlock(Block):
                 task.quarantine(doc.id, dec.reason, dec.detail)
                 continue
             self._count(dec)
-            src = doc.provenance
+            origin = doc.origin()
             if dec.decision == "keep":
                 # kept with a term (a hard negative), removed by another level, or scored by the classifier:
                 # the ledger says why it stayed and with what score (every scored document can be found)
                 if dec.terms or dec.detail.get("levels") or dec.score is not None:
-                    yield _with_detail(doc, dict(dec.detail, source=src.get("file", doc.source)))
+                    yield _with_detail(doc, dict(dec.detail, source=origin["source"]))
                 else:
                     yield doc
                 continue
-            detail = dict(dec.detail, sha256=sha256_bytes(doc.text.encode("utf-8", "surrogatepass")),
-                          source=src.get("file", doc.source), line=src.get("line"), record_source=doc.source)
+            detail = dict(dec.detail, sha256=sha256_bytes(doc.text.encode("utf-8", "surrogatepass")), **origin)
             task.remove(doc.id, dec.reason, detail)
             rec = self.audit_record(doc.id, doc.text, dec, source=detail["source"], line=detail["line"],
                                     keep_text=self.cfg.keep_removed_text)

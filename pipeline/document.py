@@ -26,3 +26,9 @@ class Document:
     def provenance(self) -> dict:
         """{"file", "line"} of the input record this document came from (set by ingest)."""
         return self.meta.get("_src", {})
+
+    def origin(self) -> dict:
+        """Where it came from, as ledger details record it: `source` (the input file), `line`, and
+        `record_source` (the record's own source field)."""
+        src = self.provenance
+        return {"source": src.get("file", self.source), "line": src.get("line"), "record_source": self.source}

@@ -6,6 +6,7 @@ One task per input file (so resume is per file). Output shards are `<file>-<chun
 from __future__ import annotations
 
 import base64
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -270,7 +271,6 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
         return load()
     patterns = list(run.config.ingest.inputs)
     if not patterns:
-        import sys
         from pipeline.democorpus import ensure_demo_corpus
         patterns = [str(ensure_demo_corpus(run))]
         print(f"note: no --input given: ingesting the built-in demo corpus ({patterns[0]}); pass --input PATH "
@@ -283,7 +283,6 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
             p = os.path.relpath(p, root)
         parts = plan_parts(i, cfg.split_bytes, cfg.max_parts_per_file)   # recorded: every task reads the same plan
         if parts:
-            import sys
             print(f"[ingest] {i.rel}: read by {len(parts)} tasks (ingest.split_bytes={cfg.split_bytes})",
                   file=sys.stderr)
         recorded.append({**vars(i), "path": p, "parts": [list(x) for x in parts]})

@@ -127,9 +127,9 @@ def read_ledger(stage_dir: str | os.PathLike) -> pa.Table:
     return pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
 
 
-def books_from_ledger(stage_dir: str | os.PathLike) -> Books:
-    """Recount the books from the ledger files (used by checks and the audit)."""
-    t = read_ledger(stage_dir)
+def books_from_ledger(stage_dir: str | os.PathLike, table: pa.Table | None = None) -> Books:
+    """Recount the books from the ledger files (used by checks and the audit); `table`: the ledger already read."""
+    t = read_ledger(stage_dir) if table is None else table
     b = Books()
     for decision, reason in zip(t.column("decision").to_pylist(), t.column("reason").to_pylist()):
         b.add(decision, reason)

@@ -38,13 +38,13 @@ def fmt_books(b: dict) -> str:
     return ", ".join(parts)
 
 
-def stage_accounting(run_dir: Path, stage: str, problems: list[str]) -> dict:
+def stage_accounting(run_dir: Path, stage: str, problems: list[str], ledger=None) -> dict:
     d = run_dir / stage
     has_ledger = any((d / "ledger").glob("*.parquet"))
     stats_p = d / "stats.json"
     if not stats_p.is_file() and not has_ledger:
         return {"stage": stage, "status": "not run"}
-    recount = _books(books_from_ledger(d).to_dict())
+    recount = _books(books_from_ledger(d, ledger).to_dict())
     out = {"stage": stage, "status": "complete" if stats_p.is_file() else "incomplete", "ledger": recount,
            "ledger_balanced": Books.from_dict(recount).balanced()}
     if not out["ledger_balanced"]:
@@ -84,7 +84,7 @@ def check_flow(acc: dict, problems: list[str]) -> None:
 
 # ---------------------------------------------------------------- by input file and by source
 
-def origins(run_dir: Path) -> dict:
+def origins(run_dir: Path, ledgers: dict | None = None) -> dict:
     """Documents read, dropped (per stage:reason) and left, per input file; drops per record source field.
     Read from ingest's task markers (documents read per input file) and the non-kept ledger rows of every
     data stage, whose detail names the file (`source` or, at ingest, `file`) and the record's source."""
@@ -101,7 +101,7 @@ def origins(run_dir: Path) -> dict:
             continue
     import pyarrow.compute as pc
     for stage in data_stages():
-        t = read_ledger(run_dir / stage)
+        t = ledgers[stage] if ledgers is not None else read_ledger(run_dir / stage)
         if not t.num_rows:
             continue
         t = t.filter(pc.not_equal(t.column("decision"), reasons.KEPT))
@@ -186,12 +186,12 @@ def _score(row: dict) -> float:
     return s if isinstance(s, (int, float)) else -1.0
 
 
-def cbrn_section(run_dir: Path, sample_n: int) -> dict:
+def cbrn_section(run_dir: Path, sample_n: int, ledger=None) -> dict:
     d = run_dir / "cbrn"
     stats = read_json(d / "stats.json") if (d / "stats.json").is_file() else None
     if stats is None and not any((d / "ledger").glob("*.parquet")):
         return {"present": False}
-    t = read_ledger(d)
+    t = read_ledger(d) if ledger is None else ledger
     removed, hard, near, errors = [], [], [], []
     kept_with_terms = removed_no_terms = 0
     levels: dict[str, dict] = {}
@@ -358,13 +358,14 @@ def model_calibration(cfg, cbrn: dict) -> dict | None:
 def collect(run_dir: Path, cfg, labeled: str = "", sample: int = 20) -> dict:
     run_dir = Path(run_dir)
     problems: list[str] = []
-    acc = {s: stage_accounting(run_dir, s, problems) for s in data_stages()}
+    ledgers = {s: read_ledger(run_dir / s) for s in data_stages()}   # each read once, used three ways
+    acc = {s: stage_accounting(run_dir, s, problems, ledgers[s]) for s in data_stages()}
     check_flow(acc, problems)
-    cbrn = cbrn_section(run_dir, sample)
+    cbrn = cbrn_section(run_dir, sample, ledgers["cbrn"])
     if cbrn.get("present"):
         cbrn["calibration"] = model_calibration(cfg, cbrn)
     audit = {"audit_version": AUDIT_VERSION, "run": run_dir.resolve().name,
-             "stages": acc, "origins": origins(run_dir), "cbrn": cbrn, "hashes": hashes(run_dir, cfg, cbrn, problems),
+             "stages": acc, "origins": origins(run_dir, ledgers), "cbrn": cbrn, "hashes": hashes(run_dir, cfg, cbrn, problems),
              "evaluation": evaluation(cfg, labeled, cbrn, problems) if labeled else None}
     audit["problems"] = problems
     audit["ok"] = not problems

@@ -436,10 +436,7 @@ class DecisionFilter(Block):
                 yield doc
                 continue
             decision, reason, ledger_id, detail = dec
-            # where the document came from, as the cbrn stage records it (the audit's per-file tables)
-            src = doc.provenance
-            detail = {**orjson.loads(detail), "source": src.get("file", doc.source), "line": src.get("line"),
-                      "record_source": doc.source}
+            detail = {**orjson.loads(detail), **doc.origin()}   # the audit's per-file tables read it
             if decision == reasons.QUARANTINED:
                 task.quarantine(ledger_id, reason, detail)
             else:
