@@ -205,31 +205,35 @@ def bench_one(label: str, inputs: list[str], peer_input, truth: dict, similar, u
     return rows, entry
 
 
-# every step but clusters (one task) splits into independent tasks; buckets into a set number of them
-FIXED_TASK_STEPS = ("buckets",)   # its task count is a setting (dedupe.partitions), not the data's size
-
-
 def projection(entry: dict, workers: int, docs: float = 1e9, nodes: int = 100, cores: int = 64) -> dict:
     """Per-step wall time at 10^9 documents on `nodes` x `cores`, from the measured per-document cost of the
     largest run (wall x workers / docs for steps that used every worker, wall / docs for one-task steps)."""
+    from pipeline.dedupe import DedupeConfig
+    from pipeline.dedupe.steps import bucket_partitions
     e, n = entry["ours"][0], entry["docs"]
     out, total = {}, 0.0
     steps = {"ingest": {"wall_s": e["ingest_wall_s"], "tasks": e["ingest_tasks"]}, **e["steps"]}
+    # task counts at scale: ingest, signatures and filter one per part or shard (as many as the cores);
+    # buckets as many as bucket_partitions sizes for 10^9 documents; clusters one
+    at_scale = {"buckets": bucket_partitions(DedupeConfig(), int(docs)), "clusters": 1}
     for name, st in steps.items():
         parallel = name != "clusters"
         used = min(workers, st.get("tasks") or workers) if parallel else 1
         per_doc = st["wall_s"] * used / n                  # core-seconds per document
-        # per-part and per-shard steps grow their task count with the data; buckets has dedupe.partitions
-        # tasks whatever the size, clusters one
-        width = 1 if not parallel else min(nodes * cores, st["tasks"]) if name in FIXED_TASK_STEPS else nodes * cores
+        width = min(nodes * cores, at_scale.get(name, nodes * cores))
         secs = per_doc * docs / width
         out[name] = {"core_s_per_doc": per_doc, "parallel": parallel, "tasks_at_scale": width,
                      "projected_s": round(secs)}
         total += secs
     bytes_per_doc = e["work_bytes_per_doc"]
+    # the cluster task's memory: two parent arrays (8 bytes a document above 2^31 documents) and a state
+    # byte per document, plus number, kind, kept document and cluster of each removed one (x2 while sorted)
+    removed = e["removed"] / n
+    cluster_gb = docs * (2 * 8 + 1 + removed * 2 * (8 + 1 + 8 + 8)) / 1e9
     return {"docs": docs, "nodes": nodes, "cores_per_node": cores, "steps": out, "total_s": round(total),
             "intermediate_bytes_per_doc": bytes_per_doc,
-            "intermediate_tb": round(sum(bytes_per_doc.values()) * docs / 1e12, 2)}
+            "intermediate_tb": round(sum(bytes_per_doc.values()) * docs / 1e12, 2),
+            "cluster_task_memory_gb": round(cluster_gb, 1)}
 
 
 def scale_main(args) -> int:
@@ -263,7 +267,8 @@ def scale_main(args) -> int:
                  for k, v in proj["steps"].items()],
                 title=f"\nprojection to {proj['docs']:.0e} docs on {proj['nodes']} nodes x {proj['cores_per_node']} cores "
                       f"(from the {entries[-1]['docs']:,}-doc run): {proj['total_s']:,} s; intermediate data "
-                      f"{proj['intermediate_tb']} TB ({proj['intermediate_bytes_per_doc']} bytes/doc)")
+                      f"{proj['intermediate_tb']} TB ({proj['intermediate_bytes_per_doc']} bytes/doc); the one "
+                      f"cluster task holds ~{proj['cluster_task_memory_gb']} GB")
     res = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
            "workers": args.workers, "scale": entries, "projection": proj}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
-"""The encode block: one input shard -> one Megatron shard (.bin/.idx via megatron-core's builder) + provenance.
+"""The encode block: one input shard -> one Megatron shard (.bin/.idx, megatron-core's format written with
+numpy by pipeline/megatron_shard.py, so no worker imports torch) + provenance.
 
 Throughput: `encode_batch` releases the GIL and runs on all cores (rayon), so one background
 thread encodes batches k+1 and k+2 (queued, so the encoder never waits for this thread) while
-this thread reads batch k+3 and writes batch k. Tokens go to the
-builder as numpy arrays, one `add_document` per document, never per-token Python. The block reads
+this thread reads batch k+3 and writes batch k. A batch's tokens go to the shard as one array
+(one write per batch), never per-token or per-document Python. The block reads
 its shard itself (a source block, like ingest's reader) as (id, text, file, line) tuples: the
 per-document cost of Document objects and a chain of generator blocks was ~10% of the encode time.
 """
@@ -24,6 +25,7 @@ from common import reasons
 from common.progress import tick
 from common.io import atomic_path, atomic_write_bytes, iter_lines, sha256_file
 from pipeline.block import Block
+from pipeline.megatron_shard import ShardWriter
 from pipeline.tokenizer import open_tokenizer, token_byte_lengths, token_dtype
 
 PROVENANCE_SCHEMA = pa.schema([
@@ -121,8 +123,8 @@ class TokenWriter(Block):
         tok, self.byte_len, self.dtype, self.tokenizer_sha256 = _load(self.tokenizer_path)
         self.eod = tok.token_to_id(self.eod_token)
         bin_path, idx_path = Path(f"{self.prefix}.bin"), Path(f"{self.prefix}.idx")
-        self.builder = None       # made at the first write: importing megatron-core overlaps the first encode
-        with atomic_path(bin_path) as self.tmp_bin, atomic_path(idx_path) as tmp_idx:
+        with atomic_path(bin_path) as tmp_bin, atomic_path(idx_path) as tmp_idx:
+            self.writer = ShardWriter(tmp_bin, self.dtype)
             try:
                 with ThreadPoolExecutor(1) as pool:
                     pending: deque = deque()
@@ -132,26 +134,18 @@ class TokenWriter(Block):
                             self._write(*pending.popleft(), task)
                     while pending:
                         self._write(*pending.popleft(), task)
-                self._builder().finalize(str(tmp_idx))
+                self.writer.finalize(tmp_idx)
             finally:
-                if self.builder is not None:
-                    self.builder.data_file.close()
+                self.writer.close()
         task.add_output(bin_path)
         task.add_output(idx_path)
         task.add_output(self._write_provenance())
         return
         yield
 
-    def _builder(self):
-        if self.builder is None:
-            self.builder = indexed_dataset().IndexedDatasetBuilder(str(self.tmp_bin), dtype=self.dtype)
-        return self.builder
-
-
     def _write(self, batch, future, task) -> None:
         encoded = future.result()
         tick(len(batch))
-        builder = self._builder()
         failed = {i: e for i, e in enumerate(encoded) if isinstance(e, Exception)}
         if failed:
             encoded = [[] if i in failed else ids for i, ids in enumerate(encoded)]
@@ -166,29 +160,26 @@ class TokenWriter(Block):
                            dtype=np.int64, count=len(batch))
         bad = (decoded != utf8) | (lengths == 0)
         bad[list(failed)] = True
-        n_tok = (lengths + 1).tolist()                        # with the end-of-document token
-        starts = (ends - lengths + np.arange(len(batch))).tolist()
-        max_seq, ledger = self.max_seq, task.ledger
-        kept, seq_counts = [], []
+        keep = ~bad
+        n_tok = lengths + 1                                   # with the end-of-document token
+        parts = -(-n_tok // self.max_seq)                     # sequences of each document
+        k_n, k_parts = n_tok[keep], parts[keep]
+        doc_of_seq = np.repeat(np.arange(len(k_n)), k_parts)
+        part = np.arange(int(k_parts.sum())) - np.concatenate([[0], np.cumsum(k_parts)[:-1]])[doc_of_seq]
+        self.writer.add_documents(with_eod if keep.all() else with_eod[np.repeat(keep, n_tok)],
+                                  np.minimum(self.max_seq, k_n[doc_of_seq] - part * self.max_seq), k_parts)
+        ledger = task.ledger
         for i, is_bad in enumerate(bad.tolist()):
             doc_id, _, src_file, src_line = batch[i]
             if is_bad:
                 error = (f"encode failed: {failed[i]}" if i in failed else
                          f"encoding is lossy: {utf8[i]} UTF-8 bytes of text, tokens decode to {decoded[i]} bytes")
                 task.quarantine(doc_id, reasons.TOKENIZE_ERROR, {"error": error, "file": src_file, "line": src_line})
-                continue
-            n, start = n_tok[i], starts[i]
-            if n <= max_seq:
-                builder.add_document(with_eod[start:start + n], [n])
+            elif parts[i] == 1:
                 ledger.kept(doc_id)                               # = task.keep, without a Document object
-                seq_counts.append(1)
             else:
-                parts = -(-n // max_seq)
-                builder.add_document(with_eod[start:start + n], [max_seq] * (parts - 1) + [n - max_seq * (parts - 1)])
-                ledger.kept(doc_id, {"sequences": parts, "tokens": n})
-                seq_counts.append(parts)
-            kept.append(i)
-        self._record(batch, np.array(kept, dtype=np.int64), lengths, np.array(seq_counts, dtype=np.int64))
+                ledger.kept(doc_id, {"sequences": int(parts[i]), "tokens": int(n_tok[i])})
+        self._record(batch, np.nonzero(keep)[0], lengths, k_parts.astype(np.int64))
 
     def _record(self, batch, kept, lengths, seq_counts) -> None:
         """Provenance rows of this batch's kept documents, one per sequence, built with numpy."""

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numba
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
 from common import reasons
-from common.io import atomic_write_bytes, canonical_json
+from common.io import atomic_write_bytes
 from common.progress import tick
 from pipeline.block import Block
 from pipeline.dedupe.minhash import MinHasher
@@ -24,6 +23,9 @@ EDGE_ID, EDGE_EXACT, EDGE_NEAR = 0, 1, 2            # verified edge kinds
 EDGE_NAMES = {EDGE_ID: "id", EDGE_EXACT: "exact", EDGE_NEAR: "near"}
 SMALL_GROUP = 16                                    # all pairs below this size, star + chain above
 BATCH = 8192
+BUCKET_ROW_BYTES = 64          # a bucket task's peak bytes per key row (arrays, sort order, pairs)
+BUCKET_TASK_DOCS = 50_000      # below this a bucket task's fixed cost (~10 ms) outweighs its work
+MAX_PARTITIONS = 4096          # unless the memory budget needs more: every bucket task reads every shard
 
 
 def work_dir(run: RunContext) -> Path:
@@ -48,12 +50,65 @@ def _exact_text(text: str, mode: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def gidx_of(shard_ord: int, pos: np.ndarray) -> np.ndarray:
-    return (np.uint64(shard_ord) << np.uint64(32)) | pos.astype(np.uint64)
+class DocIndex:
+    """Dense document numbers across the input: shard order, then position in the shard (the order in
+    which "the first document is kept"). Edges and decisions hold these numbers."""
+
+    def __init__(self, shards: list[dict]):
+        counts = np.array([int(s.get("docs", 0)) for s in shards], np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.total = int(self.offsets[-1])
+        # 4 bytes per edge end and per document in the cluster step up to 2^31 documents, 8 above
+        self.dtype = np.int32 if self.total < 2**31 else np.int64
+
+    def dense(self, shard_ord: int, pos: np.ndarray) -> np.ndarray:
+        return self.offsets[shard_ord] + pos.astype(np.int64)
+
+    def locate(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard ordinal, position) of dense numbers (an empty shard owns no number)."""
+        shard = np.searchsorted(self.offsets, idx, side="right") - 1
+        return shard, idx.astype(np.int64) - self.offsets[shard]
+
+    def range_of(self, shard_ord: int) -> tuple[int, int]:
+        return int(self.offsets[shard_ord]), int(self.offsets[shard_ord + 1])
 
 
-def split_gidx(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (g >> np.uint64(32)).astype(np.int64), (g & np.uint64(0xFFFFFFFF)).astype(np.int64)
+def bucket_partitions(cfg, total_docs: int) -> int:
+    """Band partitions (bucket tasks): `dedupe.partitions` when set, else sized from the data: enough
+    that a task's key rows fit `dedupe.task_memory_mb`, and about BUCKET_TASK_DOCS documents a task so
+    every core has work (at most MAX_PARTITIONS by that second rule). Never the worker count: the
+    partition layout is part of the run's bytes."""
+    if cfg.partitions:
+        return cfg.partitions
+    rows = total_docs * ((cfg.bands if cfg.near else 0) + 1 + int(cfg.exact))
+    by_memory = -(-rows * BUCKET_ROW_BYTES // (cfg.task_memory_mb << 20))
+    by_work = min(MAX_PARTITIONS, -(-total_docs // BUCKET_TASK_DOCS))
+    return max(1, by_memory, by_work)
+
+
+def doc_src(doc) -> str:
+    """`file:line` of a document (the ledger id of a quarantined duplicate id)."""
+    src = doc.provenance
+    return f"{src.get('file', doc.source)}:{src.get('line', '')}"
+
+
+def _save_strings(path: Path, values: list[str]) -> list[Path]:
+    """Strings as one UTF-8 blob plus offsets: any row is read without reading the rest."""
+    data = [v.encode("utf-8", "surrogatepass") for v in values]
+    off = np.zeros(len(data) + 1, np.uint64)
+    np.cumsum([len(d) for d in data], out=off[1:])
+    return [atomic_write_bytes(Path(f"{path}.bin"), b"".join(data)), _save_npy(Path(f"{path}.off.npy"), off)]
+
+
+class StringColumn:
+    def __init__(self, path: Path):
+        self.off = _load_npy(Path(f"{path}.off.npy"))
+        size = int(self.off[-1]) if len(self.off) else 0
+        self.blob = np.memmap(Path(f"{path}.bin"), np.uint8, "r") if size else np.zeros(0, np.uint8)
+
+    def take(self, pos: np.ndarray) -> list[str]:
+        lo, hi = self.off[pos], self.off[pos + 1]
+        return [self.blob[a:b].tobytes().decode("utf-8", "surrogatepass") for a, b in zip(lo.tolist(), hi.tolist())]
 
 
 # ---------------------------------------------------------------- 1. signatures
@@ -72,9 +127,12 @@ class SignatureStep(Step):
         return shard_docs(self.shards, tasks)
 
     def run_task(self, task: TaskContext) -> TaskResult:
+        t0 = time.perf_counter()
         cfg = task.config.dedupe
-        name = self.shards[task.index]["name"]
+        shard = self.shards[task.index]
+        name = shard["name"]
         out = work_dir(task.run) / "sig"
+        parts = bucket_partitions(cfg, DocIndex(self.shards).total)
         hasher = MinHasher(cfg.bands, cfg.rows, cfg.shingle_size, cfg.seed)
         ids, srcs, exact_hi, exact_lo, sigs = [], [], [], [], []
         batch: list[str] = []
@@ -88,8 +146,7 @@ class SignatureStep(Step):
 
         for doc in read_shard(shard_path(task.run, self.input_stage, name)):
             ids.append(doc.id)
-            src = doc.provenance
-            srcs.append(f"{src.get('file', doc.source)}:{src.get('line', '')}")
+            srcs.append(doc_src(doc))
             digest = xxhash.xxh3_128_digest(_exact_text(doc.text, cfg.exact_normalize), seed=cfg.seed)
             exact_hi.append(int.from_bytes(digest[:8], "little"))
             exact_lo.append(int.from_bytes(digest[8:], "little"))
@@ -99,6 +156,10 @@ class SignatureStep(Step):
                 flush()
         flush()
         n = len(ids)
+        if n != int(shard.get("docs", -1)):
+            raise RuntimeError(f"{self.input_stage} shard {name}: {n} documents read, its stats say "
+                               f"{shard.get('docs')}; the input stage's output changed after it finished "
+                               f"(re-run it: python -m pipeline run --from {self.input_stage} ...)")
         k = cfg.bands * cfg.rows
         sig = np.concatenate(sigs) if sigs else np.zeros((n, k if cfg.near else 0), np.uint32)
         id_keys = np.fromiter((xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass"), seed=cfg.seed) for i in ids),
@@ -116,9 +177,9 @@ class SignatureStep(Step):
         kind = np.concatenate(kinds)
         key = np.concatenate(keys)
         p = np.concatenate(pos)
-        part = (key % np.uint64(cfg.partitions)).astype(np.int64)
+        part = (key % np.uint64(parts)).astype(np.int64)
         order = np.lexsort((p, key, kind, part))
-        offsets = np.searchsorted(part[order], np.arange(cfg.partitions + 1)).astype(np.int64)
+        offsets = np.searchsorted(part[order], np.arange(parts + 1)).astype(np.int64)
         outputs = [
             _save_npy(out / f"{name}.kind.npy", kind[order]),
             _save_npy(out / f"{name}.key.npy", key[order]),
@@ -126,56 +187,48 @@ class SignatureStep(Step):
             _save_npy(out / f"{name}.part.npy", offsets),
             _save_npy(out / f"{name}.sig.npy", sig),
             _save_npy(out / f"{name}.exact.npy", np.array(exact_lo, dtype=np.uint64)),
+            *_save_strings(out / f"{name}.ids", ids),
+            *_save_strings(out / f"{name}.src", srcs),
         ]
-        table = pa.table({"id": pa.array(ids, pa.string()), "src": pa.array(srcs, pa.string())})
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd", write_statistics=False)
-        outputs.append(atomic_write_bytes(out / f"{name}.ids.parquet", buf.getvalue()))
         for o in outputs:
             task.add_output(o)
-        return TaskResult(stats={"docs": n})
+        return TaskResult(stats={"docs": n}, timing={"wall_s": round(time.perf_counter() - t0, 4)})
 
 
 class ShardArrays:
-    """Lazy, memory-mapped access to the per-shard arrays written by the signature step."""
+    """Lazy, memory-mapped access to the per-shard arrays the signature step wrote, by dense number."""
 
     def __init__(self, run: RunContext, shards: list[dict]):
         self.dir = work_dir(run) / "sig"
         self.names = [s["name"] for s in shards]
+        self.index = DocIndex(shards)
         self._cache: dict = {}
 
     def get(self, ordinal: int, what: str):
         key = (ordinal, what)
         if key not in self._cache:
-            name = self.names[ordinal]
-            if what in ("ids", "src"):
-                # an Arrow column (compact, memory-mapped file), never a Python list of every id
-                t = pq.read_table(self.dir / f"{name}.ids.parquet", memory_map=True)
-                self._cache[(ordinal, "ids")] = t.column("id")
-                self._cache[(ordinal, "src")] = t.column("src")
-            else:
-                self._cache[key] = _load_npy(self.dir / f"{name}.{what}.npy")
+            path = self.dir / f"{self.names[ordinal]}.{what}"
+            self._cache[key] = StringColumn(path) if what in ("ids", "src") else _load_npy(Path(f"{path}.npy"))
         return self._cache[key]
 
-    def gather(self, g: np.ndarray, what: str) -> np.ndarray:
-        """Rows of array `what` for global indices `g`, in the order of `g`."""
-        shard, pos = split_gidx(g)
-        first = self.get(int(shard[0]), what) if len(g) else None
-        out = np.empty((len(g),) + (first.shape[1:] if first is not None else ()),
+    def gather(self, idx: np.ndarray, what: str) -> np.ndarray:
+        """Rows of array `what` for dense numbers `idx`, in the order of `idx`."""
+        shard, pos = self.index.locate(idx)
+        first = self.get(int(shard[0]), what) if len(idx) else None
+        out = np.empty((len(idx),) + (first.shape[1:] if first is not None else ()),
                        dtype=first.dtype if first is not None else np.uint32)
         for s in np.unique(shard):
             sel = np.nonzero(shard == s)[0]
             out[sel] = self.get(int(s), what)[pos[sel]]
         return out
 
-    def strings(self, g: np.ndarray, what: str) -> list[str]:
-        """Ids (or sources) of global indices `g`, in the order of `g`, reading only those rows."""
-        shard, pos = split_gidx(g)
-        out: list = [None] * len(g)
+    def strings(self, idx: np.ndarray, what: str) -> list[str]:
+        """Ids (or sources) of dense numbers `idx`, in the order of `idx`, reading only those rows."""
+        shard, pos = self.index.locate(idx)
+        out: list = [None] * len(idx)
         for s in np.unique(shard):
             sel = np.nonzero(shard == s)[0]
-            values = self.get(int(s), what).take(pa.array(pos[sel])).to_pylist()
-            for i, v in zip(sel, values):
+            for i, v in zip(sel, self.get(int(s), what).take(pos[sel])):
                 out[i] = v
         return out
 
@@ -186,7 +239,7 @@ def _candidate_pairs(kind: np.ndarray, key: np.ndarray, g: np.ndarray):
     """(kind, a, b) candidate pairs, a < b, from runs of equal (kind, key); input sorted by (kind, key, g)."""
     n = len(key)
     if n < 2:
-        return np.zeros(0, np.uint16), np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+        return np.zeros(0, np.uint16), np.zeros(0, np.int64), np.zeros(0, np.int64)
     new_group = np.ones(n, dtype=bool)
     new_group[1:] = (kind[1:] != kind[:-1]) | (key[1:] != key[:-1])
     starts = np.nonzero(new_group)[0]
@@ -216,9 +269,10 @@ class BucketStep(Step):
         self.shards = shards
 
     def num_tasks(self, run):
-        return run.config.dedupe.partitions
+        return bucket_partitions(run.config.dedupe, DocIndex(self.shards).total)
 
     def run_task(self, task: TaskContext) -> TaskResult:
+        t0 = time.perf_counter()
         cfg = task.config.dedupe
         p = task.index
         arrays = ShardArrays(task.run, self.shards)
@@ -229,13 +283,15 @@ class BucketStep(Step):
             if hi > lo:
                 kinds.append(np.asarray(arrays.get(s, "kind")[lo:hi]))
                 keys.append(np.asarray(arrays.get(s, "key")[lo:hi]))
-                gs.append(gidx_of(s, np.asarray(arrays.get(s, "pos")[lo:hi])))
+                gs.append(arrays.index.dense(s, np.asarray(arrays.get(s, "pos")[lo:hi])))
         edges = {EDGE_ID: [], EDGE_EXACT: [], EDGE_NEAR: []}
         candidates = {"id": 0, "exact": 0, "near": 0}
         if kinds:
             kind, key, g = np.concatenate(kinds), np.concatenate(keys), np.concatenate(gs)
+            del kinds, keys, gs
             order = np.lexsort((g, key, kind))
             k, a, b = _candidate_pairs(kind[order], key[order], g[order])
+            del kind, key, g, order
             for edge_kind, mask in ((EDGE_ID, k == KIND_ID), (EDGE_EXACT, k == KIND_EXACT), (EDGE_NEAR, k >= KIND_BAND0)):
                 pa_, pb_ = a[mask], b[mask]
                 if len(pa_) == 0:
@@ -243,16 +299,14 @@ class BucketStep(Step):
                 pairs = np.unique(np.stack([pa_, pb_], axis=1), axis=0)   # a pair found by several bands once
                 candidates[EDGE_NAMES[edge_kind]] = int(len(pairs))
                 edges[edge_kind].append(self._verify(edge_kind, pairs, arrays, cfg))
-        out = work_dir(task.run) / "edges" / f"{p:05d}.npy"
-        stacked = []
         counts = {}
-        for edge_kind, parts in edges.items():
-            e = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
+        for edge_kind, found in edges.items():
+            e = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
             counts[EDGE_NAMES[edge_kind]] = int(len(e))
-            stacked.append(np.column_stack([np.full(len(e), edge_kind, np.uint64), e]) if len(e) else
-                           np.zeros((0, 3), np.uint64))
-        task.add_output(_save_npy(out, np.concatenate(stacked)))
-        return TaskResult(stats={"candidates": candidates, "edges": counts})
+            path = work_dir(task.run) / "edges" / f"{p:05d}.{EDGE_NAMES[edge_kind]}.npy"
+            task.add_output(_save_npy(path, e.astype(arrays.index.dtype)))
+        return TaskResult(stats={"candidates": candidates, "edges": counts},
+                          timing={"wall_s": round(time.perf_counter() - t0, 4)})
 
     @staticmethod
     def _verify(edge_kind: int, pairs: np.ndarray, arrays: ShardArrays, cfg) -> np.ndarray:
@@ -275,9 +329,9 @@ class BucketStep(Step):
 # ---------------------------------------------------------------- 3. clusters
 
 @numba.njit(cache=True)
-def _components(n: int, ea: np.ndarray, eb: np.ndarray) -> np.ndarray:
-    """Root of every node; the root of a component is its smallest index."""
-    parent = np.arange(n)
+def _union(parent: np.ndarray, ea: np.ndarray, eb: np.ndarray) -> None:
+    """Join the components of every edge; a root is always its component's smallest number, so
+    parent[i] <= i holds throughout (what lets _flatten finish in one pass)."""
     for i in range(ea.shape[0]):
         x, y = ea[i], eb[i]
         while parent[x] != x:
@@ -290,27 +344,65 @@ def _components(n: int, ea: np.ndarray, eb: np.ndarray) -> np.ndarray:
             parent[y] = x
         elif y < x:
             parent[x] = y
-    for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        parent[i] = r
-    return parent
 
 
-def union_find(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, root of each node) for the graph of edges a-b over uint64 node ids."""
-    nodes = np.unique(np.concatenate([a, b]))
-    ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
-    roots = _components(len(nodes), ia.astype(np.int64), ib.astype(np.int64))
-    return nodes, nodes[roots]
+@numba.njit(cache=True)
+def _flatten(parent: np.ndarray) -> None:
+    for i in range(parent.shape[0]):      # parent[i] <= i: every parent is final before its children
+        parent[i] = parent[parent[i]]
 
 
-DECISION_SCHEMA = pa.schema([("pos", pa.uint32()), ("decision", pa.string()), ("reason", pa.string()),
-                             ("ledger_id", pa.string()), ("detail", pa.string())])
+@numba.njit(cache=True)
+def _reset(parent: np.ndarray) -> None:
+    for i in range(parent.shape[0]):
+        parent[i] = i
+
+
+@numba.njit(cache=True)
+def _members(parent: np.ndarray) -> np.ndarray:
+    """Numbers whose root is another document (after _flatten), ascending."""
+    count = 0
+    for i in range(parent.shape[0]):
+        if parent[i] != i:
+            count += 1
+    out = np.empty(count, np.int64)
+    j = 0
+    for i in range(parent.shape[0]):
+        if parent[i] != i:
+            out[j] = i
+            j += 1
+    return out
+
+
+def connect(parent: np.ndarray, chunks, keep=None) -> tuple[np.ndarray, np.ndarray]:
+    """Components of the edges in `chunks` (an iterable of (a, b) arrays) over len(parent) nodes,
+    `keep(a, b)` choosing or mapping each chunk's edges first. Returns (every node whose root is
+    another node, ascending; that root, its component's smallest node); `parent` holds every root."""
+    _reset(parent)
+    for a, b in chunks:
+        a, b = a.astype(parent.dtype), b.astype(parent.dtype)
+        if keep is not None:
+            a, b = keep(a, b)
+        _union(parent, a, b)
+    _flatten(parent)
+    members = _members(parent)
+    return members, parent[members].astype(np.int64)
+
+
+def edge_chunks(path: Path, rows: int):
+    """(a, b) of an edge file, `rows` edges at a time: memory-mapped, so never the whole file."""
+    e = _load_npy(path)
+    for lo in range(0, len(e), rows):
+        chunk = np.asarray(e[lo:lo + rows])
+        yield chunk[:, 0], chunk[:, 1]
 
 
 class ClusterStep(Step):
+    """One task, streaming. Memory: a parent array over every document (4 bytes each up to 2^31
+    documents, 8 above), a second one for the exact representatives, one state byte, and the removed
+    documents' numbers; edges stream from the bucket files `dedupe.task_memory_mb` at a time, never all
+    at once. Union by smallest number makes the result independent of edge order and chunking."""
+
     name = "clusters"
 
     def __init__(self, shards: list[dict]):
@@ -320,131 +412,103 @@ class ClusterStep(Step):
         return 1
 
     def run_task(self, task: TaskContext) -> TaskResult:
+        t0 = time.perf_counter()
         cfg = task.config.dedupe
         wd = work_dir(task.run)
-        arrays = ShardArrays(task.run, self.shards)
-        parts = [_load_npy(wd / "edges" / f"{p:05d}.npy", mmap=False) for p in range(cfg.partitions)]
-        e = np.concatenate(parts) if parts else np.zeros((0, 3), np.uint64)
-        kind, a, b = e[:, 0], e[:, 1], e[:, 2]
-        empty = np.zeros(0, np.uint64)
-        removed_g, removed_kind, removed_to = [empty], [np.zeros(0, np.int8)], [empty]
+        index = DocIndex(self.shards)
+        n, dt = index.total, index.dtype
+        parts = bucket_partitions(cfg, n)
+        rows = max(1 << 16, (cfg.task_memory_mb << 20) // 32)   # an edge chunk and its temporaries
+        state = np.zeros(n, np.int8)                             # 1 = quarantined (a repeated id)
+        parent = np.empty(n, dt)
+
+        def components(kind: str, keep):
+            files = [wd / "edges" / f"{p:05d}.{kind}.npy" for p in range(parts)]
+            return connect(parent, (ab for f in files for ab in edge_chunks(f, rows)), keep)
+
+        def alive(a, b):
+            ok = (state[a] == 0) & (state[b] == 0)
+            return a[ok], b[ok]
 
         # 1. a repeated id: the first record keeps it, later ones are quarantined
-        m = kind == EDGE_ID
-        quarantined = empty
-        if m.any():
-            nodes, roots = union_find(a[m], b[m])
-            sel = nodes != roots
-            quarantined = nodes[sel]
-            removed_g.append(nodes[sel]); removed_kind.append(np.full(sel.sum(), 0, np.int8)); removed_to.append(roots[sel])
-        alive = lambda x: ~np.isin(x, quarantined)
-
-        # 2. exact text: the first copy is the representative
-        m = (kind == EDGE_EXACT)
-        m &= alive(a) & alive(b)
-        ex_nodes, ex_roots = empty, empty
-        exact_groups = 0
-        if m.any():
-            ex_nodes, ex_roots = union_find(a[m], b[m])
-            sel = ex_nodes != ex_roots
-            exact_groups = int(len(np.unique(ex_roots)))
-            removed_g.append(ex_nodes[sel]); removed_kind.append(np.full(sel.sum(), 1, np.int8)); removed_to.append(ex_roots[sel])
+        q_idx, q_to = components("id", None)
+        state[q_idx] = 1
+        # 2. exact text among the rest: the first copy is the representative
+        x_idx, x_to = components("exact", alive)
+        rep = parent.copy()                  # every document's exact representative (itself if none)
 
         # 3. near: among exact representatives only; a cluster keeps its first document
-        m = (kind == EDGE_NEAR)
-        m &= alive(a) & alive(b)
-        near_clusters, largest = 0, 0
-        cluster_ids = {}
-        if m.any():
-            def rep(x):
-                i = np.searchsorted(ex_nodes, x)
-                i = np.minimum(i, max(len(ex_nodes) - 1, 0))
-                hit = (len(ex_nodes) > 0) & (ex_nodes[i] == x) if len(ex_nodes) else np.zeros(len(x), bool)
-                return np.where(hit, ex_roots[i] if len(ex_nodes) else x, x)
-            ra, rb = rep(a[m]), rep(b[m])
-            keep = ra != rb
-            if keep.any():
-                nodes, roots = union_find(ra[keep], rb[keep])
-                sel = nodes != roots
-                uniq, counts = np.unique(roots, return_counts=True)
-                near_clusters, largest = int(len(uniq)), int(counts.max())
-                cluster_ids = {int(r): i for i, r in enumerate(uniq)}
-                removed_g.append(nodes[sel]); removed_kind.append(np.full(sel.sum(), 2, np.int8)); removed_to.append(roots[sel])
+        def reps(a, b):
+            a, b = alive(a, b)
+            return rep[a], rep[b]
+        n_idx, n_to = components("near", reps)
+        del rep, parent, state
 
-        g = np.concatenate(removed_g)
-        rk = np.concatenate(removed_kind)
-        to = np.concatenate(removed_to)
-        order = np.argsort(g, kind="stable")
-        g, rk, to = g[order], rk[order], to[order]
-        near_sel = rk == 2
-        jacc = np.zeros(len(g), np.float64)
-        if near_sel.any():
-            jacc[near_sel] = (arrays.gather(g[near_sel], "sig") == arrays.gather(to[near_sel], "sig")).mean(axis=1)
-        to_ids = arrays.strings(to, "ids")
-        own_src = arrays.strings(g, "src")
-        own_ids = arrays.strings(g, "ids")
-        first_src = dict(zip(np.nonzero(rk == 0)[0], arrays.strings(to[rk == 0], "src")))
-        shard_of, pos_of = split_gidx(g)
-        per_shard: dict[int, list] = {}
-        for i in range(len(g)):
-            if rk[i] == 0:
-                row = (reasons.QUARANTINED, reasons.DUPLICATE_ID, own_src[i],
-                       {"id": own_ids[i], "first": first_src[i]})
-            elif rk[i] == 1:
-                row = (reasons.REMOVED, reasons.EXACT_DUPLICATE, own_ids[i], {"duplicate_of": to_ids[i]})
-            else:
-                row = (reasons.REMOVED, reasons.NEAR_DUPLICATE, own_ids[i],
-                       {"duplicate_of": to_ids[i], "cluster": cluster_ids[int(to[i])],
-                        "jaccard_est": round(float(jacc[i]), 3)})
-            per_shard.setdefault(int(shard_of[i]), []).append((int(pos_of[i]),) + row)
-        for s, shard in enumerate(self.shards):
-            rows = per_shard.get(s, [])
-            table = pa.table({
-                "pos": pa.array([r[0] for r in rows], pa.uint32()),
-                "decision": pa.array([r[1] for r in rows], pa.string()),
-                "reason": pa.array([r[2] for r in rows], pa.string()),
-                "ledger_id": pa.array([r[3] for r in rows], pa.string()),
-                "detail": pa.array([canonical_json(r[4]) for r in rows], pa.string()),
-            }, schema=DECISION_SCHEMA)
-            buf = io.BytesIO()
-            pq.write_table(table, buf, compression="zstd", write_statistics=False)
-            task.add_output(atomic_write_bytes(wd / "decisions" / f"{shard['name']}.parquet", buf.getvalue()))
+        idx = np.concatenate([q_idx, x_idx, n_idx])
+        kind = np.concatenate([np.full(len(q_idx), 0, np.int8), np.full(len(x_idx), 1, np.int8),
+                               np.full(len(n_idx), 2, np.int8)])
+        to = np.concatenate([q_to, x_to, n_to])
+        order = np.argsort(idx, kind="stable")                   # the three sets are disjoint
+        near_roots, sizes = np.unique(n_to, return_counts=True)
+        cluster = np.full(len(idx), -1, np.int64)
+        cluster[len(q_idx) + len(x_idx):] = np.searchsorted(near_roots, n_to)
+        out = wd / "decisions"
+        for col, arr in (("idx", idx), ("kind", kind), ("to", to), ("cluster", cluster)):
+            task.add_output(_save_npy(out / f"{col}.npy", arr[order]))
         return TaskResult(stats={"clusters": {
-            "duplicate_ids": int((rk == 0).sum()), "exact_groups": exact_groups,
-            "exact_removed": int((rk == 1).sum()), "near_clusters": near_clusters,
-            "near_removed": int((rk == 2).sum()), "largest_near_cluster": largest}})
+            "duplicate_ids": int(len(q_idx)), "exact_groups": int(len(np.unique(x_to))),
+            "exact_removed": int(len(x_idx)), "near_clusters": int(len(near_roots)),
+            "near_removed": int(len(n_idx)), "largest_near_cluster": int(sizes.max()) + 1 if len(sizes) else 0}},
+            timing={"wall_s": round(time.perf_counter() - t0, 4)})
 
 
 # ---------------------------------------------------------------- 4. filter
 
 class DecisionFilter(Block):
-    """Drops the documents the cluster step decided on, with their reason and detail."""
+    """Drops the documents the cluster step decided on, with their reason and detail (the kept
+    document's id, the cluster, the estimated Jaccard): built here, per shard and in parallel, from
+    the decision arrays and the signature step's random-access columns."""
 
     name = "dedupe_filter"
 
-    def __init__(self, decisions_path: Path):
-        t = pq.read_table(decisions_path, schema=DECISION_SCHEMA)
-        self.decisions = {p: (d, r, i, det) for p, d, r, i, det in zip(
-            t.column("pos").to_pylist(), t.column("decision").to_pylist(), t.column("reason").to_pylist(),
-            t.column("ledger_id").to_pylist(), t.column("detail").to_pylist())}
+    def __init__(self, run: RunContext, shards: list[dict], ordinal: int):
+        d = work_dir(run) / "decisions"
+        arrays = ShardArrays(run, shards)
+        lo, hi = np.searchsorted(_load_npy(d / "idx.npy"), arrays.index.range_of(ordinal))
+        idx, kind, to, cluster = (np.asarray(_load_npy(d / f"{c}.npy")[lo:hi]) for c in ("idx", "kind", "to", "cluster"))
+        to_ids = arrays.strings(to, "ids")
+        first_src = dict(zip(np.nonzero(kind == 0)[0].tolist(), arrays.strings(to[kind == 0], "src")))
+        near = np.nonzero(kind == 2)[0]
+        jacc = {}
+        if len(near):
+            same = arrays.gather(idx[near], "sig") == arrays.gather(to[near], "sig")
+            jacc = dict(zip(near.tolist(), same.mean(axis=1).tolist()))
+        self.decisions = {}
+        for i, pos in enumerate(arrays.index.locate(idx)[1].tolist()):
+            if kind[i] == 0:
+                self.decisions[pos] = (0, {"first": first_src[i]})
+            elif kind[i] == 1:
+                self.decisions[pos] = (1, {"duplicate_of": to_ids[i]})
+            else:
+                self.decisions[pos] = (2, {"duplicate_of": to_ids[i], "cluster": int(cluster[i]),
+                                           "jaccard_est": round(jacc[i], 3)})
 
     def run(self, docs, task):
-        import orjson
         for pos, doc in enumerate(docs):
             dec = self.decisions.pop(pos, None)
             if dec is None:
                 yield doc
                 continue
-            decision, reason, ledger_id, detail = dec
-            detail = {**orjson.loads(detail), **doc.origin()}   # the audit's per-file tables read it
-            if decision == reasons.QUARANTINED:
-                task.quarantine(ledger_id, reason, detail)
+            kind, detail = dec
+            if kind == 0:
+                task.quarantine(doc_src(doc), reasons.DUPLICATE_ID, {"id": doc.id, **detail, **doc.origin()})
             else:
-                task.remove(ledger_id, reason, detail)
+                reason = reasons.EXACT_DUPLICATE if kind == 1 else reasons.NEAR_DUPLICATE
+                task.remove(doc.id, reason, {**detail, **doc.origin()})  # origin: the audit's per-file tables
         if self.decisions:
             raise RuntimeError(f"dedupe decisions name positions beyond the shard: {sorted(self.decisions)[:5]}")
 
 
 class FilterStep(ShardFilterStep):
     def filter_blocks(self, task):
-        return [DecisionFilter(work_dir(task.run) / "decisions" / f"{self.shard_name(task)}.parquet")]
+        return [DecisionFilter(task.run, self.shards, task.index)]
