@@ -23,7 +23,10 @@ class CbrnConfig:
     strong_min_terms: int = 2          # distinct terms for the lower `threshold_strong` (CV on train: recall .982 vs .963)
     score_without_terms: bool = True   # score documents with no term too (paraphrases are no free pass) ...
     min_words_without_terms: int = 40  # ... when they have at least this many words: a bag-of-n-grams score of a
-                                       # short text (a dictionary entry, a one-liner) is noise, not evidence
+                                       # short text (a dictionary entry, a one-liner) is noise, not evidence ...
+    no_term_min_domain_words: int = 1  # ... and use this many distinct words of the field (filters/evidence.py
+                                       # DOMAIN_WORDS): a kernel struct listing scoring 0.9998 is noise too
+                                       # (2 would also skip 26 of the 88 labeled no-term positives, 1 skips 8)
     chunk_words: int = 150             # classifier window (about a training document); removed if any window passes
     chunk_overlap_words: int = 40
     term_window_words: int = 40        # long escalated documents: also score +-N words around each term
@@ -66,7 +69,8 @@ class CbrnConfig:
                     "max_terms_in_detail", "batch_size", "term_window_words"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"cbrn.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("context_min_cues", "context_words", "chunk_overlap_words", "max_snippets_per_term", "max_term_windows", "min_words_without_terms"):
+        for key in ("context_min_cues", "context_words", "chunk_overlap_words", "max_snippets_per_term", "max_term_windows", "min_words_without_terms",
+                    "no_term_min_domain_words"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"cbrn.{key}: must be >= 0, got {getattr(self, key)}")
         if self.chunk_overlap_words >= self.chunk_words:

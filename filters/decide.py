@@ -9,8 +9,9 @@ Balanced policy (modelled on multi-stage filters such as Deep Ignorance's): a do
 lexicon terms reach `escalate_min_terms` is escalated and removed when its best chunk passes the
 calibrated threshold (`cbrn_classifier`); with `strong_min_terms` or more terms the calibrated
 `threshold_strong` applies (lower: such documents are rarely benign); a document with no term is
-still scored (on by default) when it has at least `min_words_without_terms` words, and removed above the
-stricter no-term threshold (calibrated to a target removal rate on held-out real corpus text); a document
+still scored (on by default) when it has at least `min_words_without_terms` words and uses the field's
+vocabulary (`no_term_min_domain_words`), and removed above the stricter no-term threshold (calibrated to a
+target removal rate on held-out real corpus text, counting every long no-term document); a document
 dense in Tier-1 / Schedule-1 terms is
 removed on the blocklist alone (`cbrn_blocklist`). Any failure inside the filter is an error, which
 the pipeline quarantines (fail closed). Decisions are deterministic.
@@ -28,7 +29,7 @@ from common.filter_record import policy_sha256
 from common.io import read_json, sha256_bytes, sha256_file
 from filters.classifier import Classifier
 from filters.config import LEVELS, CbrnConfig
-from filters.evidence import context_cues, obfuscated_matches
+from filters.evidence import CATEGORY_LISTS, context_cues, domain_words, obfuscated_matches
 from filters.lexicon import DEFAULT_LEXICON, load_lexicon
 from filters.match import Matcher, snippet
 
@@ -59,7 +60,7 @@ class Level:
             return self.threshold_strong
         if summary["escalated"]:
             return self.threshold
-        if cfg.score_without_terms and summary["words"] >= cfg.min_words_without_terms:
+        if scored_without_terms(summary, cfg):
             return self.threshold_without_terms
         return None
 
@@ -73,6 +74,12 @@ class Level:
         if self.blocklist_mentions and (summary["n_terms"] >= 2 or summary["max_mentions"] >= 2):
             return reasons.CBRN_BLOCKLIST
         return ""
+def scored_without_terms(summary: dict, cfg: CbrnConfig) -> bool:
+    """A document without an escalating term is scored when long enough and using the field's words."""
+    return (not summary["escalated"] and cfg.score_without_terms and summary["words"] >= cfg.min_words_without_terms
+            and len(summary["evidence"].get("domain", ())) >= cfg.no_term_min_domain_words)
+
+
 KEEP, REMOVE, ERROR = "keep", "remove", "error"
 LEDGER = {KEEP: reasons.KEPT, REMOVE: reasons.REMOVED, ERROR: reasons.QUARANTINED}
 
@@ -167,6 +174,7 @@ class CbrnFilter:
         c = self.cfg
         return {"policy": c.policy, "escalate_min_terms": c.escalate_min_terms, "strong_min_terms": c.strong_min_terms,
                 "score_without_terms": c.score_without_terms, "min_words_without_terms": c.min_words_without_terms,
+                "no_term_min_domain_words": c.no_term_min_domain_words,
                 "threshold": self.threshold,
                 "threshold_strong": self.threshold_strong, "threshold_without_terms": self.threshold_without_terms,
                 "chunk_words": c.chunk_words, "chunk_overlap_words": c.chunk_overlap_words,
@@ -215,8 +223,7 @@ class CbrnFilter:
         cfg = self.cfg
         matches = self.matcher.scan_batch(texts)
         summaries = [self._summarise(t, m) for t, m in zip(texts, matches)]
-        need = [i for i, s in enumerate(summaries) if s["escalated"] or
-                (cfg.score_without_terms and s["words"] >= cfg.min_words_without_terms)]
+        need = [i for i, s in enumerate(summaries) if s["escalated"] or scored_without_terms(s, cfg)]
         chunk_scores = self.classifier.chunk_scores_batch([texts[i] for i in need]) if need else []
         scores = {i: cs for i, cs in zip(need, chunk_scores)}
         # a short passage is diluted in its chunk (a long document's, or a short document that is mostly about
@@ -286,7 +293,8 @@ def summarise(text: str, matches, lexicon, cfg: CbrnConfig) -> dict:
     if escalated:
         if cfg.evidence_obfuscated and (obf := obfuscated_matches(text, counted_matches)):
             evidence["obfuscated"] = obf[:cfg.max_terms_in_detail]
-        cues = context_cues(text, counted_matches, cfg.context_words)
+        agents = [m for m in counted_matches if not CATEGORY_LISTS.intersection(entries[m.entry].list_ids)]
+        cues = context_cues(text, agents, cfg.context_words)
         if len(cues) >= cfg.context_min_cues:
             evidence["context"] = cues
         generic, once = set(cfg.generic_terms), set(cfg.passing_terms)
@@ -296,6 +304,8 @@ def summarise(text: str, matches, lexicon, cfg: CbrnConfig) -> dict:
             # only generic terms (an element, "chemical agent"), a category word ("nuclear weapons") at most
             # once, no hazard context: a mention in passing, the no-term way
             escalated, evidence = False, {"generic_only": sorted(t["term"] for t in counted)}
+    if not escalated and cfg.score_without_terms and words >= cfg.min_words_without_terms:
+        evidence["domain"] = domain_words(text)[:cfg.max_terms_in_detail]
     return {
         "terms": terms[:cfg.max_terms_in_detail],
         "words": words,

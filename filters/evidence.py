@@ -10,7 +10,17 @@ ledger detail:
   too, but not next to "stolen" or "dirty bomb".
 
 Either one sends a document to the lower `threshold_strong`, as two distinct terms do. The classifier
-still has to agree: evidence lowers the bar, it never removes a document on its own.
+still has to agree: evidence lowers the bar, it never removes a document on its own. Context counts
+only around terms that name an agent or source: a category or treaty word ("nuclear weapons", "chemical
+weapon", CATEGORY_LISTS) is hazard vocabulary itself, so "treaty" or "arsenal" next to it says nothing
+more (a dictionary's "negotiated a nuclear weapons treaty" is not a hazard context).
+
+A document without any term is scored the no-term way only when it uses the vocabulary of the field:
+at least `cbrn.no_term_min_domain_words` (1) distinct DOMAIN_WORDS (virus, isotope, poisoning, reactor,
+...), read like names are (folded, digits for letters). A paraphrase that describes an agent without
+naming it still talks about viruses or isotopes; a kernel struct listing or a continued-fraction
+docstring does not, and a bag-of-n-grams score of such text is noise (all six no-term removals of the
+shared corpus were of this kind, with no such word). The words found are in the detail.
 
 Generic terms (GENERIC_TERMS: element and source-material names, category words like "chemical agent")
 name no particular hazard: dictionaries, chemistry and geology use them all the time. A document whose
@@ -22,6 +32,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from filters.normalize import exact_view, leet_view
 
 # single words (matched on lowercased word tokens) and two-word phrases; public, non-procedural vocabulary
 CONTEXT_WORDS = frozenset("""
@@ -36,6 +48,25 @@ CONTEXT_PHRASES = ("select agent", "select agents", "export control", "export co
                    "biological weapons", "nuclear weapons", "category 1", "category 2", "black market",
                    "weapons program", "weapons programme", "field trials", "dispersal device")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# lexicon lists whose terms name a weapon category, a class of agent or a treaty regime, not an agent
+CATEGORY_LISTS = frozenset({"bwc_general", "cwc_general", "npt_general", "regimes"})
+# the everyday vocabulary of the four fields (encyclopedia level): a no-term document must use some of it
+DOMAIN_WORDS = frozenset("""
+virus viruses viral bacteria bacterium bacterial pathogen pathogens pathogenic microbe microbes microbial germ
+germs toxin toxins toxic toxicity poison poisons poisonous poisoning poisoned venom infection infections infectious
+infected contagious disease diseases epidemic epidemics pandemic outbreak outbreaks vaccine vaccines vaccination
+immunization eradication eradicated fever hemorrhagic haemorrhagic spore spores bioweapon bioweapons biological
+epidemiology quarantine lethal fatal chemical chemicals nerve gas gases blister pesticide pesticides organophosphate
+exposure inhalation vapor vapour radioactive radioactivity radiation radiological radionuclide radionuclides isotope
+isotopes nuclear atomic thermonuclear reactor reactors fission fissile enrichment enriched centrifuge centrifuges
+fuel bomb bombs warhead warheads detonation fallout contamination contaminated decontamination curie becquerel
+sievert irradiated irradiator radiotherapy weapon weapons weaponized weaponised warfare munition munitions stockpile
+arsenal attack attacks terrorist terrorism proliferation nonproliferation disarmament safeguards iaea opcw bwc cwc
+uranium plutonium thorium radium polonium cesium caesium cobalt americium strontium iridium anthrax smallpox plague
+ebola nipah hantavirus cholera botulism botulinum ricin sarin soman tabun chlorine phosgene cyanide mustard
+""".split())
+_LETTERS = re.compile(r"[a-z]+")
+_DOMAIN_LEET = {leet_view(w): w for w in DOMAIN_WORDS}   # leet_view also folds "l" to "i"
 OBFUSCATED_KINDS = ("split", "leet", "folded")
 GENERIC_TERMS = ("Uranium", "Natural uranium", "Thorium", "Tritium", "Source material", "chemical agent",
                  "biological agent")
@@ -77,6 +108,15 @@ def obfuscated_matches(text: str, matches) -> list[dict]:
             seen.add((m.entry, m.kind))
             out.append({"term": m.term, "kind": m.kind, "form": text[m.start:m.end][:40]})
     return out
+
+
+def domain_words(text: str) -> list[str]:
+    """Distinct DOMAIN_WORDS in the text, sorted: read in the folded view (case, look-alike letters) and
+    in the digit-folded one ("r3actor"), as the lexicon matcher reads names."""
+    folded = exact_view(text)
+    found = set(DOMAIN_WORDS.intersection(_LETTERS.findall(folded)))
+    found.update(_DOMAIN_LEET[w] for w in _LETTERS.findall(leet_view(folded)) if w in _DOMAIN_LEET)
+    return sorted(found)
 
 
 def context_cues(text: str, matches, half_words: int) -> list[str]:

@@ -75,16 +75,21 @@ def test_short_documents_without_terms_are_not_scored(cbrn_filter):
     short = "Weaponry: weapons, collectively; as, an array of weaponry."
     d = cbrn_filter.decide(short)
     assert d.decision == "keep" and d.score is None and d.detail["words"] < cbrn_filter.cfg.min_words_without_terms
-    assert cbrn_filter.decide(LONG_NEG).score is not None  # long enough: scored (and kept)
-    assert cbrn_filter.decide(LONG_NEG).decision == "keep"
+    # long enough, but none of the field's words: not scored either (filters/evidence.py DOMAIN_WORDS)
+    assert cbrn_filter.decide(LONG_NEG).score is None
+    with_word = LONG_NEG + " A plaque by the door recalls the fever hospital that stood there in 1850."
+    d = cbrn_filter.decide(with_word)
+    assert d.score is not None and d.decision == "keep"     # long enough and a field word: scored (and kept)
 
 
 def test_min_words_config():
     from common.config import ConfigError, build
     with pytest.raises(ConfigError, match="cbrn.min_words_without_terms"):
         build(CbrnConfig, {"min_words_without_terms": -1}, "[cbrn]")
+    with pytest.raises(ConfigError, match="cbrn.no_term_min_domain_words"):
+        build(CbrnConfig, {"no_term_min_domain_words": -1}, "[cbrn]")
     from filters.decide import CbrnFilter
-    f = CbrnFilter.from_config(CbrnConfig(min_words_without_terms=0))
+    f = CbrnFilter.from_config(CbrnConfig(min_words_without_terms=0, no_term_min_domain_words=0))
     assert f.decide("A short line.").score is not None
     assert f.policy()["min_words_without_terms"] == 0
 

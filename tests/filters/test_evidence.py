@@ -24,6 +24,14 @@ NO_TERM = ("The museum's new exhibition follows the history of the city's harbou
            "villages to the container terminals of today, with maps, ship models, photographs of dock "
            "workers and recordings of the songs they sang while loading cargo in the last century.")
 
+HEALTH = ("The clinic's autumn vaccination drive opened on Monday, and nurses said the queue of older residents "
+          "stretched around the block. Doctors recommend the yearly shot because the flu virus changes from season "
+          "to season, and a fever in January keeps many people away from work and school for a week or more.")
+HARRIMAN = ("Harriman, the diplomat, negotiated the treaty of 1963 that ended the testing of nuclear weapons in the "
+            "atmosphere, and later served as an envoy to the peace talks in Paris.")
+ANTHRAX = ("Investigators said the letters mailed in the 2001 bioterrorism attack held spores of Bacillus "
+           "anthracis, and the inquiry into who sent them lasted most of a decade.")
+
 DESCRIBED = ("The disease was declared eradicated in 1980 after a worldwide vaccination campaign, and the virus "
              "that caused it is now officially kept in only two laboratories, one in the United States and one "
              "in Russia, whose stocks the World Health Assembly debates destroying.")
@@ -64,19 +72,20 @@ def test_hazard_context_near_a_term_is_evidence_and_ordinary_context_is_not(cbrn
 
 
 def test_a_document_without_a_term_is_scored_and_a_removal_names_its_best_window(cbrn_filter):
-    kept = cbrn_filter.decide(NO_TERM)
+    kept = cbrn_filter.decide(HEALTH)
     assert kept.terms == [] and kept.threshold == cbrn_filter.threshold_without_terms and kept.score is not None
+    assert kept.detail["evidence"]["domain"] == ["fever", "vaccination", "virus"]
     assert kept.decision == "keep" and "best_window" not in kept.detail
     # a bar low enough that this ordinary text is removed on the no-term path (what a description of an
     # agent without its name goes through): the reason is the classifier's and the window is named
     strict = CbrnFilter.from_config(CbrnConfig(threshold=0.0, threshold_without_terms=0.0))
-    d = strict.decide(NO_TERM)
+    d = strict.decide(HEALTH)
     assert (d.decision, d.reason, d.terms) == ("remove", R.CBRN_CLASSIFIER, [])
     w = d.detail["best_window"]
-    assert w["score"] == d.score and w["words"] == [0, len(prep(NO_TERM).split())]
-    assert w["starts"] == "the museum s new exhibition follows the history"
+    assert w["score"] == d.score and w["words"] == [0, len(prep(HEALTH).split())]
+    assert w["starts"] == "the clinic s autumn vaccination drive opened on"
     # a long document: the window named is the one with the highest score, by its word range
-    long = " ".join([NO_TERM] * 3 + [DESCRIBED] + [NO_TERM] * 3)
+    long = " ".join([HEALTH] * 3 + [DESCRIBED] + [HEALTH] * 3)
     d = strict.decide(long)
     cs = strict.classifier.chunk_scores(long)
     best = int(cs.argmax())
@@ -85,7 +94,32 @@ def test_a_document_without_a_term_is_scored_and_a_removal_names_its_best_window
     assert d.detail["best_window"]["words"] == [best * step, min(best * step + strict.cfg.chunk_words,
                                                                  len(prep(long).split()))]
     short = CbrnFilter.from_config(CbrnConfig(threshold=0.0, threshold_without_terms=0.0, min_words_without_terms=100))
-    assert short.decide(NO_TERM).decision == "keep"  # too short for the no-term path: no score, no removal
+    assert short.decide(HEALTH).decision == "keep"  # too short for the no-term path: no score, no removal
+
+
+def test_a_document_without_a_term_or_the_fields_words_is_not_scored(cbrn_filter):
+    """However sure the classifier would be, text that uses none of the field's vocabulary (a harbour
+    museum, a kernel struct listing) has nothing a reviewer could check: it is not scored at all."""
+    strict = CbrnFilter.from_config(CbrnConfig(threshold=0.0, threshold_without_terms=0.0))
+    d = strict.decide(NO_TERM)
+    assert (d.decision, d.score, d.threshold) == ("keep", None, None)
+    assert d.detail["evidence"] == {"domain": []}
+    one = NO_TERM + " A plaque recalls the fever hospital that once stood by the quay."
+    d = strict.decide(one)                                         # one field word: scored ...
+    assert d.decision == "remove" and d.detail["evidence"]["domain"] == ["fever"]
+    assert CbrnFilter.from_config(CbrnConfig(threshold=0.0, threshold_without_terms=0.0,
+                                             no_term_min_domain_words=2)).decide(one).decision == "keep"  # ... unless 2
+    # the words are read as the lexicon reads names: folded case and look-alike letters, digits for letters
+    assert strict.decide(NO_TERM + " Old photos show the R3ACTOR hall.").detail["evidence"]["domain"] == ["reactor"]
+
+
+def test_context_counts_near_an_agent_not_near_a_category_word(cbrn_filter):
+    d = cbrn_filter.decide(HARRIMAN)           # "treaty" next to "nuclear weapons": no evidence
+    assert [t["term"] for t in d.detail["terms"]] == ["Nuclear weapon"]
+    assert "context" not in d.detail["evidence"] and d.threshold == cbrn_filter.threshold
+    d = cbrn_filter.decide(ANTHRAX)            # the same kind of words near a named agent: evidence
+    assert d.detail["evidence"]["context"] == ["attack", "bioterrorism"]
+    assert d.threshold == cbrn_filter.threshold_strong
 
 
 def test_levels_nest_and_every_decision_records_the_levels_that_remove_it(cbrn_filter):

@@ -20,7 +20,8 @@ TEXTS = [
 def test_every_scored_document_has_its_score_in_the_ledger(tmp_path):
     src = write_jsonl(tmp_path / "docs.jsonl", [{"id": f"d{i}", "text": " ".join([t] * 3)} for i, t in enumerate(TEXTS)])
     run = tmp_path / "run"
-    run_stages(run, [src], stages=("ingest", "dedupe", "cbrn"), cbrn={"min_words_without_terms": 10})
+    run_stages(run, [src], stages=("ingest", "dedupe", "cbrn"), cbrn={"min_words_without_terms": 10,
+                                                                         "no_term_min_domain_words": 0})
     st = stats(run, "cbrn")
     scored = sum(st["scores"]["kept"]) + sum(st["scores"]["removed"])
     assert scored == len(TEXTS)  # long enough to be scored without a term
