@@ -208,3 +208,32 @@ def test_the_policy_digest_survives_a_json_round_trip_and_sees_nested_changes(cb
     flat = {"b": 1, "a": 0.5}  # a flat policy digests exactly as before nesting existed
     from common.io import sha256_bytes
     assert policy_sha256(flat) == sha256_bytes(repr(sorted(flat.items())).encode())
+
+
+DOCSTRINGS = [
+    "Return the logical and of the operand digits. Both operands must be logical numbers, that is, decimal "
+    "numbers whose digits are all either zero or one; the result has as many digits as the longer operand, and "
+    "a missing digit counts as zero. Raise an error when a digit is anything else.",
+    "Compute the confidence interval of the relative risk of two groups from a two by two table of counts, using "
+    "the logarithm of the ratio and its standard error. Groups with a zero cell get half a count added first, "
+    "and the level argument sets the coverage, ninety five percent by default.",
+    "Collect the exponents of an expression: walk the terms of a product, and for each base record the sum of the "
+    "powers it is raised to, keeping symbolic exponents apart from numeric ones. The result maps every base to "
+    "its total exponent, in the order the bases first appear in the expression.",
+    "Simplify a circuit with gate identities: two adjacent inverse gates on the same wires cancel, a gate "
+    "followed by its own inverse is dropped, and runs of commuting gates are sorted so that the later passes can "
+    "find more pairs. The pass repeats until the circuit stops getting shorter.",
+    "Expand a rational number as a continued fraction and return the list of partial quotients. The first "
+    "quotient is the integer part; each further one comes from the reciprocal of the remainder, and the "
+    "expansion stops when the remainder is zero, which happens for every rational input.",
+]
+
+
+@pytest.mark.parametrize("text", DOCSTRINGS)
+def test_technical_docstrings_without_the_fields_words_are_never_scored(cbrn_filter, text):
+    """The kind of text the issue's held-out docstrings were (removed at 0.75-0.997 with no term): the
+    classifier is not asked, so its score cannot remove them, whatever the thresholds."""
+    assert len(text.split()) >= cbrn_filter.cfg.min_words_without_terms
+    strict = CbrnFilter.from_config(CbrnConfig(threshold=0.0, threshold_without_terms=0.0))
+    d = strict.decide(text)
+    assert (d.decision, d.score, d.detail["evidence"]) == ("keep", None, {"domain": []})
