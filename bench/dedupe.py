@@ -171,8 +171,9 @@ def bench_one(label: str, inputs: list[str], peer_input, truth: dict, similar, u
              "ingest_tasks": r["ingest_tasks"], "ingest_docs_per_s": round(n_docs / ing["wall_s"]),
              "dedupe_docs_per_s": round(n_docs / dd["wall_s"]), "dedupe_mb_per_s": round(mb / dd["wall_s"], 2),
              "end_to_end_s": round(r["wall_s"], 2), "end_to_end_docs_per_s": round(n_docs / r["wall_s"]),
-             "steps": {k: {"wall_s": v["wall_s"], "tasks": v["tasks"],
+             "steps": {k: {"wall_s": v["wall_s"], "tasks": v["tasks"], "peak_task_rss_mb": v.get("peak_task_rss_mb"),
                            "docs_per_s": round(n_docs / max(v["wall_s"], 1e-9))} for k, v in dd["steps"].items()},
+             "ingest_peak_task_rss_mb": max((v.get("peak_task_rss_mb") or 0) for v in ing["steps"].values()),
              "ingest_wall_s": ing["wall_s"], "work_bytes_per_doc": {k: round(v / n_docs, 1)
                                                                   for k, v in r["work_bytes"].items()},
              "peak_rss_mb": round(r["peak_rss_mb"]), "peak_process_rss_mb": round(r["peak_process_rss_mb"])}
@@ -262,6 +263,10 @@ def scale_main(args) -> int:
     from common.progress import print_table
     print()
     print_table(rows, title=f"dedupe at scale ({args.workers} workers; datatrove up to {args.peer_max:,} docs)")
+    # each task's own peak resident memory (reset at task start), the largest per step: what grows with the corpus
+    print_table([{"docs": f"{e['docs']:,}", "ingest": e["ours"][0]["ingest_peak_task_rss_mb"],
+                  **{k: v.get("peak_task_rss_mb") for k, v in e["ours"][0]["steps"].items()}} for e in entries],
+                title="\npeak RSS of one task, MB (largest task of each step)")
     print_table([{"step": k, "parallel": "yes" if v["parallel"] else "NO (one task)", "tasks": v["tasks_at_scale"],
                   "core-s/doc": f"{v['core_s_per_doc']:.2e}", "projected": f"{v['projected_s']:,} s"}
                  for k, v in proj["steps"].items()],

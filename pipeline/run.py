@@ -78,6 +78,18 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     return RunContext(run_dir=run_dir, config=cfg)
 
 
+def _peak_task_rss(stage_dir: Path, step: str, tasks: list[int]) -> float | None:
+    """The largest peak resident memory of one task of a step (from the tasks' timing logs)."""
+    peaks = []
+    for i in tasks:
+        try:
+            peaks.append(read_json(stage_dir / "logs" / f"{step}-{i:05d}.timing.json").get("peak_rss_mb"))
+        except (OSError, ValueError):
+            continue
+    peaks = [p for p in peaks if p is not None]
+    return max(peaks) if peaks else None
+
+
 def run_block_stage(run: RunContext, name: str, executor) -> dict:
     stage = get_stage(name)
     t0 = time.perf_counter()
@@ -96,7 +108,8 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
                 raise RuntimeError(f"{name}/{step.name} task {i}: no completion marker after the step ran")
             stats.append(marker["stats"])
         results[step.name] = stats
-        step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3)}
+        step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3),
+                                  "peak_task_rss_mb": _peak_task_rss(run.stage_dir(name), step.name, pending)}
     sweep_temp_files(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
     stats = stage.finalize(run, results)
     stats = {"stage": name, **stats}

@@ -179,12 +179,37 @@ def read_marker(run: RunContext, stage: str, step: str, index: int, verify: bool
     return marker
 
 
+def reset_peak_rss() -> None:
+    """Start a new resident-memory high-water mark for this process (Linux; elsewhere nothing), so each
+    task's timing log records its own peak and not that of an earlier task of the same worker."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float | None:
+    """Resident-memory high-water mark since reset_peak_rss (VmHWM), in MB; None where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def execute_task(run: RunContext, stage: Stage, step: Step, index: int) -> dict:
     """Run one task and write its marker; returns the marker's stats."""
     task = TaskContext(run, stage.name, step.name, index)
     error_path = run.stage_dir(stage.name) / "_errors" / f"{step.name}-{index:05d}.json"
     try:
+        reset_peak_rss()
         result = step.run_task(task)
+        if (peak := peak_rss_mb()) is not None:
+            result.timing["peak_rss_mb"] = peak      # this task's own high-water mark, not the worker's
         write_marker(task, result)
     except BaseException as e:
         _record_error(error_path, step.name, index, e)

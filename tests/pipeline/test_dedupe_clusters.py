@@ -6,6 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from common.io import read_json
 from pipeline.dedupe import DedupeConfig
 from pipeline.dedupe.steps import MAX_PARTITIONS, bucket_partitions, connect
 from tests.pipeline.helpers import ledger_rows, run_stages, stats, write_jsonl
@@ -84,3 +85,7 @@ def test_decisions_do_not_depend_on_partitions_chunks_or_workers(tmp_path):
     for label in ("p1", "p7"):
         assert runs[label][0] == rows, label
         assert runs[label][1]["clusters"] == c, label
+    # every step's timing names the peak resident memory of its largest task (reset at each task's start)
+    timing = read_json(tmp_path / "p7" / "dedupe" / "timing.json")["steps"]
+    assert timing["buckets"]["tasks"] == 7
+    assert all(10 < t["peak_task_rss_mb"] < 4000 for t in timing.values()), timing
