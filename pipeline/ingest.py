@@ -32,9 +32,10 @@ class IngestConfig:
     max_text_bytes: int = 4_000_000
     unicode_normalization: str = "NFC"
     docs_per_shard: int = 50_000
-    # a big input file is read by several tasks: parts of about split_bytes (of decompressed JSON lines or
-    # parquet data), at most max_parts_per_file per file; 0 = one task per file. Part of the run's identity
-    # (shard names follow the parts), never of the worker count.
+    # a big input file is read by several tasks: parts of about split_bytes (of decompressed JSON lines,
+    # parquet data or the Arrow data of an HF datasets directory), at most max_parts_per_file per file;
+    # 0 = one task per file. Part of the run's identity (shard names follow the parts), never of the
+    # worker count.
     split_bytes: int = 8 << 20
     max_parts_per_file: int = 64
 
@@ -277,12 +278,17 @@ def stage_inputs(run: RunContext) -> list[InputFile]:
               f"(file, directory or glob) for your own data", file=sys.stderr)
     recorded = []
     cfg: IngestConfig = run.config.ingest
-    for i in resolve_inputs(patterns):
+    inputs = resolve_inputs(patterns)
+    # planning a compressed file decompresses it once; zlib and zstd release the GIL, so threads plan several
+    # files at once (the plans are a function of each file alone: the order of the list is the inputs')
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(1, min(run.config.run.workers, len(inputs)))) as pool:
+        plans = list(pool.map(lambda i: plan_parts(i, cfg.split_bytes, cfg.max_parts_per_file), inputs))
+    for i, parts in zip(inputs, plans):
         p = i.path
         if os.path.commonpath([p, root]) == root:
             p = os.path.relpath(p, root)
-        parts = plan_parts(i, cfg.split_bytes, cfg.max_parts_per_file)   # recorded: every task reads the same plan
-        if parts:
+        if parts:   # recorded: every task reads the same plan
             print(f"[ingest] {i.rel}: read by {len(parts)} tasks (ingest.split_bytes={cfg.split_bytes})",
                   file=sys.stderr)
         recorded.append({**vars(i), "path": p, "parts": [list(x) for x in parts]})

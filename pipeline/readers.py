@@ -35,7 +35,8 @@ class InputFile:
     rel: str      # stable name used in ids and provenance
     kind: str     # jsonl | parquet | hf
     # the file split into parts read by separate ingest tasks, each (start, end, first_line): JSON lines by
-    # byte offsets into the (decompressed) stream, end -1 = to the end; parquet by row groups [start, end).
+    # byte offsets into the (decompressed) stream, end -1 = to the end; parquet by row groups [start, end);
+    # an HF datasets directory by rows [start, end) counted across its splits in name order.
     # Empty = the whole file is one part.
     parts: tuple = ()
 
@@ -55,6 +56,8 @@ def plan_parts(inp: InputFile, split_bytes: int, max_parts: int) -> tuple:
         return _plan_jsonl(inp.path, split_bytes, max_parts)
     if inp.kind == "parquet":
         return _plan_parquet(inp.path, split_bytes, max_parts)
+    if inp.kind == "hf":
+        return _plan_hf(inp.path, split_bytes, max_parts)
     return ()
 
 
@@ -124,6 +127,27 @@ def _plan_parquet(path: str, split_bytes: int, max_parts: int) -> tuple:
             start, first_row = i + 1, rows + 1
     parts.append((start, len(groups), first_row))
     return tuple(parts) if len(parts) > 1 else ()
+
+
+def _hf_splits(path: str) -> list:
+    """[(name, Dataset)] of a saved HF dataset directory, splits in name order (memory-mapped Arrow)."""
+    import datasets
+    ds = datasets.load_from_disk(path)
+    return [(name, ds[name]) for name in sorted(ds.keys())] if isinstance(ds, datasets.DatasetDict) else [("", ds)]
+
+
+def _plan_hf(path: str, split_bytes: int, max_parts: int) -> tuple:
+    """Equal row ranges across the splits, as many as the Arrow data's size asks for."""
+    try:
+        splits = _hf_splits(path)
+    except Exception:
+        return ()   # the reader reports an unloadable directory
+    rows = sum(len(d) for _, d in splits)
+    n = min(rows, _n_parts(sum(d.data.nbytes for _, d in splits), split_bytes, max_parts))
+    if n <= 1:
+        return ()
+    cuts = [rows * i // n for i in range(n + 1)]
+    return tuple((cuts[i], cuts[i + 1], cuts[i] + 1) for i in range(n))
 
 
 @dataclass
@@ -207,7 +231,7 @@ def iter_records(inp: InputFile, chunk_size: int = 1 << 20, part: tuple | None =
     elif inp.kind == "parquet":
         yield from _iter_parquet(inp.path, *(part or (0, -1, 1)))
     elif inp.kind == "hf":
-        yield from _iter_hf(inp.path)
+        yield from _iter_hf(inp.path, *(part or (0, -1, 1))[:2])
     else:
         raise InputError(f"{inp.path}: unknown input kind {inp.kind!r}")
 
@@ -287,19 +311,24 @@ def _iter_parquet(path: str, start: int = 0, end: int = -1, first_row: int = 1) 
                         message=f"parquet file damaged after row {row}: {e}"[:300])
 
 
-def _iter_hf(path: str) -> Iterator[RawRecord]:
+def _iter_hf(path: str, start: int = 0, end: int = -1) -> Iterator[RawRecord]:
+    """Rows [start, end) (numbered across the splits in name order) of a saved HF dataset."""
     try:
-        import datasets
-        ds = datasets.load_from_disk(path)
+        splits = _hf_splits(path)
     except Exception as e:
         yield RawRecord(1, error=reasons.UNREADABLE_INPUT, message=f"not a loadable HF dataset directory: {e}"[:300])
         return
-    splits = [(name, ds[name]) for name in sorted(ds.keys())] if isinstance(ds, datasets.DatasetDict) else [("", ds)]
-    row = 0
+    offset = 0
     for _, split in splits:
-        for batch in split.iter(batch_size=1024):
-            keys = list(batch.keys())
-            n = len(batch[keys[0]]) if keys else 0
-            for i in range(n):
-                row += 1
-                yield RawRecord(row, obj={k: batch[k][i] for k in keys})
+        lo = max(start - offset, 0)
+        hi = len(split) if end < 0 else min(end - offset, len(split))
+        if lo < hi:
+            part = split if (lo, hi) == (0, len(split)) else split.select(range(lo, hi))
+            row = offset + lo
+            for batch in part.iter(batch_size=1024):
+                keys = list(batch.keys())
+                n = len(batch[keys[0]]) if keys else 0
+                for i in range(n):
+                    row += 1
+                    yield RawRecord(row, obj={k: batch[k][i] for k in keys})
+        offset += len(split)

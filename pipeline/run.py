@@ -78,16 +78,19 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
     return RunContext(run_dir=run_dir, config=cfg)
 
 
-def _peak_task_rss(stage_dir: Path, step: str, tasks: list[int]) -> float | None:
-    """The largest peak resident memory of one task of a step (from the tasks' timing logs)."""
-    peaks = []
+def _task_peaks(stage_dir: Path, step: str, tasks: list[int]) -> dict:
+    """The largest peak resident memory of one task of a step, all pages and anonymous only (the tasks'
+    timing logs; pipeline.stage.AnonPeak says why both)."""
+    peaks: dict[str, list] = {"peak_rss_mb": [], "peak_anon_mb": []}
     for i in tasks:
         try:
-            peaks.append(read_json(stage_dir / "logs" / f"{step}-{i:05d}.timing.json").get("peak_rss_mb"))
+            t = read_json(stage_dir / "logs" / f"{step}-{i:05d}.timing.json")
         except (OSError, ValueError):
             continue
-    peaks = [p for p in peaks if p is not None]
-    return max(peaks) if peaks else None
+        for k, v in peaks.items():
+            if t.get(k) is not None:
+                v.append(t[k])
+    return {f"{k.replace('peak_', 'peak_task_')}": max(v) for k, v in peaks.items() if v}
 
 
 def run_block_stage(run: RunContext, name: str, executor) -> dict:
@@ -109,7 +112,7 @@ def run_block_stage(run: RunContext, name: str, executor) -> dict:
             stats.append(marker["stats"])
         results[step.name] = stats
         step_timing[step.name] = {"tasks": n, "ran": len(pending), "wall_s": round(time.perf_counter() - s0, 3),
-                                  "peak_task_rss_mb": _peak_task_rss(run.stage_dir(name), step.name, pending)}
+                                  **_task_peaks(run.stage_dir(name), step.name, pending)}
     sweep_temp_files(run.stage_dir(name))   # of tasks killed and redone in this run (SLURM requeue)
     stats = stage.finalize(run, results)
     stats = {"stage": name, **stats}

@@ -11,7 +11,7 @@ NOT_FOR_DATA_STAGES = {"torch", "megatron", "matplotlib", "transformers"}
 
 
 def test_data_stages_do_not_import_the_trainer_or_plotting_libraries(tmp_path):
-    src = write_jsonl(tmp_path / "docs.jsonl", [{"id": f"d{i}", "text": f"Plain text number {i} about rivers and the hills. " * 8}
+    src = write_jsonl(tmp_path / "docs.jsonl", [{"id": f"d{i}", "text": f"Plain text number {i} about rivers and the old fever hospital. " * 8}
                                                 for i in range(20)])
     code = ("import json, sys\nfrom tests.pipeline.helpers import run_stages\n"
             "run_stages(sys.argv[1], [sys.argv[2]], workers=1, stages=('ingest', 'dedupe', 'cbrn'))\n"

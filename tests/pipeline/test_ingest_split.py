@@ -89,3 +89,27 @@ def test_an_id_repeated_in_two_parts_is_caught_by_dedupe(tmp_path):
     run_stages(run, [src], stages=("ingest", "dedupe"), ingest={"split_bytes": SPLIT})
     q = [r for r in ledger_rows(run, "dedupe") if r["decision"] == R.QUARANTINED]
     assert [r["reason"] for r in q] == [R.DUPLICATE_ID] and '"first":"a.jsonl:2"' in q[0]["detail"]
+
+
+def test_an_hf_datasets_directory_is_split_by_rows_across_its_splits(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    recs = _records(2000)
+
+    def part(rs):
+        return datasets.Dataset.from_dict({"id": [r.get("id") or "" for r in rs], "text": [r["text"] for r in rs]})
+    src = tmp_path / "hfdir"
+    datasets.DatasetDict({"train": part(recs[:1500]), "test": part(recs[1500:])}).save_to_disk(str(src))
+    inp = InputFile(str(src), "hfdir", "hf")
+    parts = plan_parts(inp, SPLIT, 64)
+    assert len(parts) > 2 and parts[0][0] == 0 and parts[-1][1] == 2000
+    # the parts tile the rows (numbered across the splits in name order: test, then train)
+    got = [r.line for p in parts for r in iter_records(inp, part=p)]
+    assert got == list(range(1, 2001))
+    whole, runs = tmp_path / "whole", {}
+    run_stages(whole, [src], ingest={"split_bytes": 0})
+    for workers in (1, 2):
+        runs[workers] = tmp_path / f"split{workers}"
+        run_stages(runs[workers], [src], workers=workers, ingest={"split_bytes": SPLIT})
+    assert stats(whole, "ingest")["tasks"] == 1 and stats(runs[1], "ingest")["tasks"] == len(parts)
+    assert _docs(runs[1]) == _docs(whole)
+    assert tree_digest(runs[1]) == tree_digest(runs[2])
