@@ -172,6 +172,7 @@ def bench_one(label: str, inputs: list[str], peer_input, truth: dict, similar, u
              "dedupe_docs_per_s": round(n_docs / dd["wall_s"]), "dedupe_mb_per_s": round(mb / dd["wall_s"], 2),
              "end_to_end_s": round(r["wall_s"], 2), "end_to_end_docs_per_s": round(n_docs / r["wall_s"]),
              "steps": {k: {"wall_s": v["wall_s"], "tasks": v["tasks"], "peak_task_rss_mb": v.get("peak_task_rss_mb"),
+                           "peak_task_anon_mb": v.get("peak_task_anon_mb"),
                            "docs_per_s": round(n_docs / max(v["wall_s"], 1e-9))} for k, v in dd["steps"].items()},
              "ingest_peak_task_rss_mb": max((v.get("peak_task_rss_mb") or 0) for v in ing["steps"].values()),
              "ingest_wall_s": ing["wall_s"], "work_bytes_per_doc": {k: round(v / n_docs, 1)
@@ -227,10 +228,10 @@ def projection(entry: dict, workers: int, docs: float = 1e9, nodes: int = 100, c
                      "projected_s": round(secs)}
         total += secs
     bytes_per_doc = e["work_bytes_per_doc"]
-    # the cluster task's memory: two parent arrays (8 bytes a document above 2^31 documents) and a state
+    # the cluster task's memory: two parent arrays (4 bytes a document, 8 from 2^31 documents) and a state
     # byte per document, plus number, kind, kept document and cluster of each removed one (x2 while sorted)
     removed = e["removed"] / n
-    cluster_gb = docs * (2 * 8 + 1 + removed * 2 * (8 + 1 + 8 + 8)) / 1e9
+    cluster_gb = docs * (2 * (4 if docs < 2**31 else 8) + 1 + removed * 2 * (8 + 1 + 8 + 8)) / 1e9
     return {"docs": docs, "nodes": nodes, "cores_per_node": cores, "steps": out, "total_s": round(total),
             "intermediate_bytes_per_doc": bytes_per_doc,
             "intermediate_tb": round(sum(bytes_per_doc.values()) * docs / 1e12, 2),
@@ -265,8 +266,10 @@ def scale_main(args) -> int:
     print_table(rows, title=f"dedupe at scale ({args.workers} workers; datatrove up to {args.peer_max:,} docs)")
     # each task's own peak resident memory (reset at task start), the largest per step: what grows with the corpus
     print_table([{"docs": f"{e['docs']:,}", "ingest": e["ours"][0]["ingest_peak_task_rss_mb"],
-                  **{k: v.get("peak_task_rss_mb") for k, v in e["ours"][0]["steps"].items()}} for e in entries],
-                title="\npeak RSS of one task, MB (largest task of each step)")
+                  **{k: f"{v.get('peak_task_rss_mb')} / {v.get('peak_task_anon_mb')}"
+                     for k, v in e["ours"][0]["steps"].items()}} for e in entries],
+                title="\npeak memory of one task, MB, resident / anonymous (largest task of each step; the worker's "
+                      "imports, ~130 MB anonymous, included)")
     print_table([{"step": k, "parallel": "yes" if v["parallel"] else "NO (one task)", "tasks": v["tasks_at_scale"],
                   "core-s/doc": f"{v['core_s_per_doc']:.2e}", "projected": f"{v['projected_s']:,} s"}
                  for k, v in proj["steps"].items()],
