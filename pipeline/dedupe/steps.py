@@ -512,7 +512,7 @@ class ClusterStep(Step):
             a, b = alive(a, b)
             return rep[a], rep[b]
         n_idx, n_to = components("near", reps)
-        del rep, parent, state
+        rep = parent = state = None          # 9 bytes a document, freed before the outputs are built
 
         idx = np.concatenate([q_idx, x_idx, n_idx])
         kind = np.concatenate([np.full(len(q_idx), 0, np.int8), np.full(len(x_idx), 1, np.int8),

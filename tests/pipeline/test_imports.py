@@ -1,10 +1,11 @@
 """Data stages load only what they use: ingest, dedupe and cbrn never import torch, megatron-core,
-matplotlib or transformers (a data worker would pay hundreds of MB and a second of start-up for them)."""
+matplotlib or transformers, nor do tokenize's encode workers (a data worker would pay hundreds of MB and a
+second of start-up for them)."""
 import json
 import subprocess
 import sys
 
-from tests.conftest import REPO, cli_env
+from tests.conftest import REPO, cli_env, run_cli
 from tests.pipeline.helpers import write_jsonl
 
 NOT_FOR_DATA_STAGES = {"torch", "megatron", "matplotlib", "transformers"}
@@ -33,18 +34,13 @@ def test_the_encode_step_does_not_import_torch_or_megatron(tmp_path):
     setup = ("import sys\nfrom tests.pipeline.helpers import run_stages\n"
              "run_stages(sys.argv[1], [sys.argv[2]], workers=1, stages=('ingest', 'tokenize'),"
              " tokenize={'allow_unfiltered': True, 'vocab_size': 300})\n")
-    proc = subprocess.run([sys.executable, "-c", setup, str(run), str(src)], cwd=REPO, env=cli_env(),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_cli("-c", setup, run, src)
     encode = ("import json, sys\nfrom pipeline.context import load_run_context\n"
               "from pipeline.stage import execute_task\nfrom pipeline.stages import get_stage\n"
               "run = load_run_context(sys.argv[1]); stage = get_stage('tokenize')\n"
               "step = next(s for s in stage.steps(run) if s.name == 'encode')\n"
               "execute_task(run, stage, step, 0)\n"
               "print('MODULES', json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
-    proc = subprocess.run([sys.executable, "-c", encode, str(run)], cwd=REPO, env=cli_env(),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded = set(json.loads(proc.stdout.split("MODULES", 1)[1]))
+    loaded = set(json.loads(run_cli("-c", encode, run).stdout.split("MODULES", 1)[1]))
     assert "tokenizers" in loaded                  # it did encode
     assert not loaded & NOT_FOR_DATA_STAGES, sorted(loaded & NOT_FOR_DATA_STAGES)
