@@ -22,12 +22,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from common.memory import reset_peak, status_bytes  # noqa: E402
+
 
 def _status(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(key)
+    value = status_bytes(key)
+    if value is None:
+        raise KeyError(key)
+    return value
 
 
 def measure(preset: str, batch: int, seq: int, recompute: str, vocab: int | None) -> dict:
@@ -79,7 +81,7 @@ def measure(preset: str, batch: int, seq: int, recompute: str, vocab: int | None
         opt.zero_grad(set_to_none=True)
         gc.collect()
         before = _status("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")
+        reset_peak()
         fwd_bwd()
         peak = _status("VmHWM")
         grads = sum(p.numel() * 4 for p in plan.params.values())

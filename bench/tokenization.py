@@ -12,9 +12,8 @@ by the stage on that text (or `--tokenizer FILE`). Compared on the same text:
             machine shared with other jobs slows both alike; ratio = sum(raw) / sum(e2e) per rep, and
             "best of" = per shard the fastest of the reps (as timeit does), summed.
   cli       `python -m pipeline run --stages tokenize --workers N` as a user runs it (encode step wall
-            from timing.json), between two raw passes over the whole corpus. It includes spawning
-            workers and importing torch + megatron-core in each (about 5 CPU-seconds per process:
-            a fixed cost that a bigger corpus amortises).
+            from timing.json), between two raw passes over the whole corpus. It includes the workers'
+            imports of the encode block (no torch: the shards are written with numpy).
 CPU-seconds are reported too: unlike wall time they do not grow when other jobs share the cores.
 Tokens/s count text tokens (end-of-document tokens excluded) so all rows measure the same work.
 Prints a table, writes JSON (default bench/out/tokenization.json).
@@ -175,8 +174,6 @@ def main(argv=None) -> int:
     from pipeline.stage import shard_path
     from pipeline.context import load_run_context
     from pipeline.tokenizer import open_tokenizer
-    from pipeline.tokenize_encode import indexed_dataset
-    indexed_dataset()        # imported once up front: the paired e2e measures the pipeline, not imports
     run = load_run_context(work)
     texts = [d.text for s in read_json(work / "ingest" / "stats.json")["shards"]
              for d in read_shard(shard_path(run, "ingest", s["name"]))]

@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 import pretrain  # noqa: E402,F401  (quiets megatron-core's import warnings)
+from common.memory import reset_peak, status_bytes  # noqa: E402
 from common.progress import print_table  # noqa: E402
 from model import Transformer, get_preset, hf  # noqa: E402
 from pretrain.config import OptimConfig  # noqa: E402
@@ -94,24 +95,17 @@ class PeakMemory:
     def __init__(self, device: torch.device):
         self.device, self.base = device, 0
 
-    @staticmethod
-    def _status(key: str) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
-
     def start(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            self.base = self._status("VmRSS")
-            Path("/proc/self/clear_refs").write_text("5")
+            self.base = status_bytes("VmRSS") or 0
+            reset_peak()
 
     def stop(self) -> int:
         if self.device.type == "cuda":
             return torch.cuda.max_memory_allocated(self.device)
-        return self._status("VmHWM") - self.base
+        return (status_bytes("VmHWM") or 0) - self.base
 
 
 def main(argv=None) -> int:

@@ -74,10 +74,13 @@ class Level:
         if self.blocklist_mentions and (summary["n_terms"] >= 2 or summary["max_mentions"] >= 2):
             return reasons.CBRN_BLOCKLIST
         return ""
+
+
 def scored_without_terms(summary: dict, cfg: CbrnConfig) -> bool:
-    """A document without an escalating term is scored when long enough and using the field's words."""
-    return (not summary["escalated"] and cfg.score_without_terms and summary["words"] >= cfg.min_words_without_terms
-            and len(summary["evidence"].get("domain", ())) >= cfg.no_term_min_domain_words)
+    """A document without an escalating term is scored when it uses the field's words: `summarise` looks
+    for them (evidence["domain"]) only in the documents the no-term path may score (long enough)."""
+    domain = summary["evidence"].get("domain")
+    return domain is not None and len(domain) >= cfg.no_term_min_domain_words
 
 
 KEEP, REMOVE, ERROR = "keep", "remove", "error"

@@ -19,6 +19,16 @@ DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 
                np.dtype(np.int64): 5, np.dtype(np.float64): 6, np.dtype(np.float32): 7, np.dtype(np.uint16): 8}
 
 
+def indexed_dataset():
+    """megatron-core's indexed_dataset module (its import warns about optional GPU packages: silenced); it
+    imports torch, so only the merge step and the tests load it."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Transformer Engine and Apex are not installed.*")
+        from megatron.core.datasets import indexed_dataset as module
+    return module
+
+
 class ShardWriter:
     """Append documents to `bin_path`; `finalize(idx_path)` writes the index."""
 

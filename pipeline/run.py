@@ -79,18 +79,18 @@ def prepare_run_dir(cfg: cfgmod.RunConfig) -> RunContext:
 
 
 def _task_peaks(stage_dir: Path, step: str, tasks: list[int]) -> dict:
-    """The largest peak resident memory of one task of a step, all pages and anonymous only (the tasks'
-    timing logs; pipeline.stage.AnonPeak says why both)."""
-    peaks: dict[str, list] = {"peak_rss_mb": [], "peak_anon_mb": []}
+    """The largest peak memory of one task of a step, resident and anonymous (from the tasks' timing logs;
+    common.memory says why both)."""
+    peaks: dict[str, list] = {"peak_task_rss_mb": [], "peak_task_anon_mb": []}
     for i in tasks:
         try:
             t = read_json(stage_dir / "logs" / f"{step}-{i:05d}.timing.json")
         except (OSError, ValueError):
             continue
-        for k, v in peaks.items():
-            if t.get(k) is not None:
-                v.append(t[k])
-    return {f"{k.replace('peak_', 'peak_task_')}": max(v) for k, v in peaks.items() if v}
+        for name, key in (("peak_task_rss_mb", "peak_rss_mb"), ("peak_task_anon_mb", "peak_anon_mb")):
+            if t.get(key) is not None:
+                peaks[name].append(t[key])
+    return {name: max(v) for name, v in peaks.items() if v}
 
 
 def run_block_stage(run: RunContext, name: str, executor) -> dict:

@@ -9,8 +9,6 @@ never trusted.
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +16,13 @@ from pathlib import Path
 import orjson
 
 from common.io import atomic_write_json, read_json, sha256_file
+from common.memory import AnonPeak, reset_peak, status_bytes
 from common.paths import inside
 from common.progress import flush_ticks
 from pipeline.block import run_blocks, stats_of
 from pipeline.context import RunContext, TaskContext
 from pipeline.ledger import Books, LedgerWriter
 from pipeline.stages import data_stages
-
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 
@@ -183,76 +180,16 @@ def read_marker(run: RunContext, stage: str, step: str, index: int, verify: bool
     return marker
 
 
-def reset_peak_rss() -> None:
-    """Start a new resident-memory high-water mark for this process (Linux; elsewhere nothing), so each
-    task's timing log records its own peak and not that of an earlier task of the same worker."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def peak_rss_mb() -> float | None:
-    """Resident-memory high-water mark since reset_peak_rss (VmHWM), in MB; None where unknown."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
-class AnonPeak:
-    """Peak anonymous resident memory (resident minus file-backed and shared pages, /proc/self/statm)
-    while a task runs, sampled every 20 ms. The high-water mark above also counts the pages of files
-    a task memory-maps and reads (signatures scattered over every shard map most of them): page cache
-    the kernel can drop, not memory the task needs."""
-
-    def __init__(self, interval_s: float = 0.02):
-        self.interval_s = interval_s
-        self.peak_mb: float | None = None
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        try:
-            with open("/proc/self/statm") as f:
-                fields = f.read().split()
-        except OSError:
-            return
-        mb = (int(fields[1]) - int(fields[2])) * PAGE_BYTES / 2**20
-        self.peak_mb = round(max(self.peak_mb or 0.0, mb), 1)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
-    def __enter__(self):
-        self._sample()
-        if self.peak_mb is not None:
-            self._thread = threading.Thread(target=self._loop, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self.peak_mb is not None:
-            self._thread.join()
-            self._sample()
-
-
 def execute_task(run: RunContext, stage: Stage, step: Step, index: int) -> dict:
     """Run one task and write its marker; returns the marker's stats."""
     task = TaskContext(run, stage.name, step.name, index)
     error_path = run.stage_dir(stage.name) / "_errors" / f"{step.name}-{index:05d}.json"
     try:
-        reset_peak_rss()
+        reset_peak()
         with AnonPeak() as anon:
             result = step.run_task(task)
-        if (peak := peak_rss_mb()) is not None:
-            result.timing["peak_rss_mb"] = peak      # this task's own high-water mark, not the worker's
+        if (peak := status_bytes("VmHWM")) is not None:
+            result.timing["peak_rss_mb"] = round(peak / 2**20, 1)   # this task's own, not the worker's
         if anon.peak_mb is not None:
             result.timing["peak_anon_mb"] = anon.peak_mb
         write_marker(task, result)

@@ -45,15 +45,6 @@ IN_FLIGHT = 2            # batches queued for encoding while one is written
 _LOADED: dict = {}
 
 
-def indexed_dataset():
-    """megatron-core's indexed_dataset module (its import warns about optional GPU packages: silenced)."""
-    import warnings
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Transformer Engine and Apex are not installed.*")
-        from megatron.core.datasets import indexed_dataset as module
-    return module
-
-
 def _load(path: Path):
     """(tokenizer, byte length per id, dtype, sha256 of the file), loaded once per process and tokenizer content."""
     key = (str(path), sha256_file(path))
@@ -179,18 +170,15 @@ class TokenWriter(Block):
                 ledger.kept(doc_id)                               # = task.keep, without a Document object
             else:
                 ledger.kept(doc_id, {"sequences": int(parts[i]), "tokens": int(n_tok[i])})
-        self._record(batch, np.nonzero(keep)[0], lengths, k_parts.astype(np.int64))
+        self._record(batch, np.nonzero(keep)[0], k_n, k_parts.astype(np.int64), doc_of_seq, part)
 
-    def _record(self, batch, kept, lengths, seq_counts) -> None:
-        """Provenance rows of this batch's kept documents, one per sequence, built with numpy."""
+    def _record(self, batch, kept, n_tok, seq_counts, doc_of_row, part) -> None:
+        """Provenance rows of this batch's kept documents, one per sequence, built with numpy (the sequence
+        layout `_write` gave the shard: each row's document and its part in it)."""
         if not len(kept):
             return
-        n_tok = lengths[kept] + 1
         doc_start = self.tokens + np.concatenate([[0], np.cumsum(n_tok)[:-1]])
-        rows = int(seq_counts.sum())
-        doc_of_row = np.repeat(np.arange(len(kept)), seq_counts)
-        first_row = np.concatenate([[0], np.cumsum(seq_counts)[:-1]])
-        part = np.arange(rows) - first_row[doc_of_row]
+        rows = len(doc_of_row)
         start = doc_start[doc_of_row] + part * self.max_seq
         end = np.minimum(start + self.max_seq, (doc_start + n_tok)[doc_of_row])
         docs = [batch[i] for i in kept.tolist()]

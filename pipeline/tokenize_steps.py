@@ -17,7 +17,8 @@ from common.progress import tick
 from pipeline.block import stats_of
 from pipeline.context import RunContext, TaskContext
 from pipeline.stage import ShardBlockStep, Step, TaskResult, recorded_outputs, shard_docs, shard_path
-from pipeline.tokenize_encode import TokenWriter, indexed_dataset, read_docs
+from pipeline.megatron_shard import indexed_dataset
+from pipeline.tokenize_encode import TokenWriter, read_docs
 from pipeline import tokenizer as tk
 
 MERGED_PREFIX = "merged/data"

@@ -41,10 +41,6 @@ def _save_npy(path: Path, arr: np.ndarray) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_npy(path: Path, mmap: bool = True) -> np.ndarray:
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-
-
 def _exact_text(text: str, mode: str) -> bytes:
     if mode == "whitespace":
         text = " ".join(text.split())
@@ -168,7 +164,8 @@ class StringColumn:
 
     def take(self, pos: np.ndarray) -> list[str]:
         pos = np.asarray(pos, np.int64)
-        lo, hi = self.off.rows(pos).tolist(), self.off.rows(pos + 1).tolist()
+        bounds = self.off.rows(np.concatenate([pos, pos + 1])).tolist()   # one pass over the offsets
+        lo, hi = bounds[:len(pos)], bounds[len(pos):]
         fd = os.open(self.blob, os.O_RDONLY)
         try:
             return [os.pread(fd, b - a, a).decode("utf-8", "surrogatepass") for a, b in zip(lo, hi)]
@@ -261,7 +258,7 @@ class SignatureStep(Step):
 
 
 class ShardArrays:
-    """Lazy, memory-mapped access to the per-shard arrays the signature step wrote, by dense number."""
+    """Lazy access to the per-shard arrays the signature step wrote (NpyRows, StringColumn), by dense number."""
 
     def __init__(self, run: RunContext, shards: list[dict]):
         self.dir = work_dir(run) / "sig"
@@ -460,10 +457,10 @@ def connect(parent: np.ndarray, chunks, keep=None) -> tuple[np.ndarray, np.ndarr
 
 
 def edge_chunks(path: Path, rows: int):
-    """(a, b) of an edge file, `rows` edges at a time: memory-mapped, so never the whole file."""
-    e = _load_npy(path)
+    """(a, b) of an edge file, `rows` edges at a time (read, not mapped: never the whole file in memory)."""
+    e = NpyRows(path)
     for lo in range(0, len(e), rows):
-        chunk = np.asarray(e[lo:lo + rows])
+        chunk = e.slice(lo, min(lo + rows, len(e)))
         yield chunk[:, 0], chunk[:, 1]
 
 
@@ -544,8 +541,9 @@ class DecisionFilter(Block):
     def __init__(self, run: RunContext, shards: list[dict], ordinal: int):
         d = work_dir(run) / "decisions"
         arrays = ShardArrays(run, shards)
-        lo, hi = np.searchsorted(_load_npy(d / "idx.npy"), arrays.index.range_of(ordinal))
-        idx, kind, to, cluster = (np.asarray(_load_npy(d / f"{c}.npy")[lo:hi]) for c in ("idx", "kind", "to", "cluster"))
+        numbers = np.load(d / "idx.npy", mmap_mode="r", allow_pickle=False)   # a binary search reads a few pages
+        lo, hi = np.searchsorted(numbers, arrays.index.range_of(ordinal)).tolist()
+        idx, kind, to, cluster = (NpyRows(d / f"{c}.npy").slice(lo, hi) for c in ("idx", "kind", "to", "cluster"))
         to_ids = arrays.strings(to, "ids")
         first_src = dict(zip(np.nonzero(kind == 0)[0].tolist(), arrays.strings(to[kind == 0], "src")))
         near = np.nonzero(kind == 2)[0]

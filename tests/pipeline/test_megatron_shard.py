@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
-from pipeline.megatron_shard import ShardWriter
+from pipeline.megatron_shard import ShardWriter, indexed_dataset
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int32])
 def test_shard_writer_matches_megatron_core_builder_byte_for_byte(tmp_path, dtype):
-    from pipeline.tokenize_encode import indexed_dataset
     rng = np.random.default_rng(0)
     max_seq = 7
     docs = [rng.integers(0, 30000, int(n)).astype(dtype) for n in rng.integers(1, 25, 60)]
